@@ -1,0 +1,113 @@
+"""The call log: one row per CallSid, its event trail and its final status."""
+
+from __future__ import annotations
+
+import logging
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .models import TERMINAL_STATUSES, Call, CallEvent, db, utcnow
+from .simulator import TEST_MARK
+
+log = logging.getLogger(__name__)
+
+# Parameters worth keeping on the event trail; the rest (AccountSid, ApiVersion,
+# location guesses) adds nothing a supervisor reads.
+TRAIL_PARAMS = (
+    "CallStatus",
+    "Digits",
+    "SpeechResult",
+    "Confidence",
+    "RecordingSid",
+    "RecordingDuration",
+    "RecordingStatus",
+    "TranscriptionStatus",
+    "DialCallStatus",
+    "DialCallDuration",
+    "CallDuration",
+    "SequenceNumber",
+    "ErrorCode",
+)
+MAX_PARAM_CHARS = 500
+
+
+def e164(raw: str, region: str = "US") -> str | None:
+    """Give a caller ID as E.164 when it is a real number, else None."""
+    raw = (raw or "").strip()
+    if not raw or raw.lower() in ("anonymous", "unknown", "restricted", "private") or raw.startswith("client:"):
+        return None
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def find(call_sid: str) -> Call | None:
+    """Find a call by its CallSid."""
+    return db.session.execute(select(Call).where(Call.call_sid == call_sid)).scalar_one_or_none()
+
+
+def find_for_update(call_sid: str) -> Call | None:
+    """Find a call and lock its row, so two webhooks for one call take turns."""
+    return db.session.execute(select(Call).where(Call.call_sid == call_sid).with_for_update()).scalar_one_or_none()
+
+
+def get_or_start(params: dict) -> Call:
+    """Give the call for this CallSid, creating it once however often Twilio repeats."""
+    sid = params["CallSid"]
+    call = find_for_update(sid)
+    if call:
+        return call
+    raw_from = params.get("From", "")[:255]
+    call = Call(
+        call_sid=sid,
+        from_raw=raw_from,
+        from_e164=e164(raw_from),
+        caller_name=(params.get("CallerName") or None) and params["CallerName"][:255],
+        to_number=params.get("To", "")[:255],
+        started_at=utcnow(),
+        # Simulated calls are signed like real ones and kept out of the log by default.
+        is_test=params.get(TEST_MARK) == "true",
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(call)
+    except IntegrityError:
+        # The same webhook won the race in another worker: use its row.
+        call = find_for_update(sid)
+        if call is None:
+            raise
+    return call
+
+
+def note(call: Call, endpoint: str, params: dict) -> None:
+    """Add one webhook to the call's event trail."""
+    kept = {k: str(params[k])[:MAX_PARAM_CHARS] for k in TRAIL_PARAMS if params.get(k) not in (None, "")}
+    db.session.add(CallEvent(call=call, endpoint=endpoint, params=kept, at=utcnow()))
+
+
+def record_status(call: Call, params: dict) -> None:
+    """Apply a status callback, whatever order and however often they arrive."""
+    status = params.get("CallStatus", "")
+    try:
+        seq = int(params.get("SequenceNumber", ""))
+    except ValueError:
+        seq = None
+    if call.status in TERMINAL_STATUSES:
+        return  # a terminal status is final
+    if seq is not None and seq <= call.status_sequence and status not in TERMINAL_STATUSES:
+        return  # stale: a later callback was already applied
+    call.status = status or call.status
+    if seq is not None:
+        call.status_sequence = max(seq, call.status_sequence)
+    if status in TERMINAL_STATUSES:
+        try:
+            call.duration = int(params.get("CallDuration", ""))
+        except ValueError:
+            call.duration = None
+        call.ended_at = utcnow()

@@ -1,0 +1,33 @@
+"""Configuration from the environment, with safe defaults for one machine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def from_env(instance_path: str) -> dict:
+    """Read the service's settings from environment variables."""
+    env = os.environ.get
+    development = env("IVR_ENV", "development") == "development"
+    secret = env("SECRET_KEY")
+    if not secret:
+        if not development:
+            raise RuntimeError("SECRET_KEY must be set outside development (IVR_ENV=development)")
+        # A fresh random key per start: sessions end at restart, nothing insecure is baked in.
+        secret = secrets.token_hex(32)
+    return {
+        "SECRET_KEY": secret,
+        "DEVELOPMENT": development,
+        "SQLALCHEMY_DATABASE_URI": env("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'ivr.sqlite3'}",
+        "TWILIO_ACCOUNT_SID": env("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": env("TWILIO_AUTH_TOKEN", ""),
+        "SUPPORT_NUMBER": env("SUPPORT_NUMBER", ""),
+        "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", ""),
+        "TRUST_PROXY": env("TRUST_PROXY", "0") == "1",
+        "FLOWS_DIR": env("FLOWS_DIR") or str(ROOT / "flows"),
+        "RECORDINGS_DIR": env("RECORDINGS_DIR") or str(ROOT / "recordings"),
+    }
