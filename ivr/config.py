@@ -9,6 +9,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _instance_secret(instance: Path) -> str:
+    """Give a random key kept in instance/, so every worker and restart shares it.
+
+    Nothing insecure is baked into the code, and development needs no set-up.
+    """
+    path = instance / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_hex(32)
+        try:
+            with open(path, "x") as f:
+                f.write(key)
+            path.chmod(0o600)
+            return key
+        except FileExistsError:
+            # Another worker wrote it first; use theirs.
+            return path.read_text().strip()
+
+
 def from_env(instance_path: str) -> dict:
     """Read the service's settings from environment variables."""
     env = os.environ.get
@@ -17,8 +37,7 @@ def from_env(instance_path: str) -> dict:
     if not secret:
         if not development:
             raise RuntimeError("SECRET_KEY must be set outside development (IVR_ENV=development)")
-        # A fresh random key per start: sessions end at restart, nothing insecure is baked in.
-        secret = secrets.token_hex(32)
+        secret = _instance_secret(Path(instance_path))
     return {
         "SECRET_KEY": secret,
         "DEVELOPMENT": development,

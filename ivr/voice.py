@@ -40,6 +40,19 @@ def params() -> dict:
     return request.form.to_dict()
 
 
+def apology_and_voicemail() -> list:
+    """Say sorry and take a message: what a caller hears whenever something fails."""
+    return [
+        Say(APOLOGY),
+        Say(FALLBACK_VOICEMAIL),
+        Record(
+            action="/voice/fallback/recorded",
+            status_callback="/voice/recording-status",
+            transcribe_callback="/voice/transcription",
+        ),
+    ]
+
+
 def safe_answer(view):
     """Answer the caller with valid TwiML whatever fails, and keep what they say.
 
@@ -53,17 +66,7 @@ def safe_answer(view):
         except Exception:
             log.exception("webhook %s failed for call %s", request.path, request.form.get("CallSid", "-"))
             db.session.rollback()
-            return voice().render(
-                [
-                    Say(APOLOGY),
-                    Say(FALLBACK_VOICEMAIL),
-                    Record(
-                        action="/voice/fallback/recorded",
-                        status_callback="/voice/recording-status",
-                        transcribe_callback="/voice/transcription",
-                    ),
-                ]
-            )
+            return voice().render(apology_and_voicemail())
 
     return guarded
 
@@ -132,6 +135,19 @@ def recorded(node: str):
     out = Walk(flow(), call).recorded(node, p)
     db.session.commit()
     return voice().render(out)
+
+
+@bp.post("/fallback")
+@twilio_signed
+def fallback():
+    """Answer when Twilio could not reach the primary webhook: no database needed."""
+    log.error(
+        "Twilio used the fallback URL for call %s: error %s at %s",
+        request.form.get("CallSid", "-"),
+        request.form.get("ErrorCode", "-"),
+        request.form.get("ErrorUrl", "-"),
+    )
+    return voice().render(apology_and_voicemail())
 
 
 @bp.post("/fallback/recorded")

@@ -77,14 +77,28 @@ def _empty_tables(app):
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
+def app_factory(database_url, tmp_path):
+    """Build apps with other settings on an empty database; close their connections after."""
+    made = []
+
+    def build(**overrides):
+        app = make_app(database_url, tmp_path, **overrides)
+        if not made:
+            _empty_tables(app)
+        made.append(app)
+        return app
+
+    yield build
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory):
     """Give the app on an empty database."""
-    app = make_app(database_url, tmp_path)
-    _empty_tables(app)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return app_factory()
 
 
 @pytest.fixture
