@@ -8,7 +8,7 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .models import TERMINAL_STATUSES, Call, CallEvent, db, utcnow
+from .models import TERMINAL_STATUSES, Call, CallEvent, Recording, Ticket, db, utcnow
 from .simulator import TEST_MARK
 
 log = logging.getLogger(__name__)
@@ -111,3 +111,38 @@ def record_status(call: Call, params: dict) -> None:
         except ValueError:
             call.duration = None
         call.ended_at = utcnow()
+
+
+OUTCOMES = ("answered", "voicemail", "abandoned_in_menu", "abandoned_while_ringing", "no_agent", "failed")
+
+
+def derive_outcome(call: Call, has_voicemail: bool, has_ticket: bool) -> str | None:
+    """Name how a call ended from the facts gathered so far; None while it is undecided.
+
+    Only facts that, once learnt, stay true are used, so the same outcome comes
+    out whatever order Twilio's callbacks arrive in.
+    """
+    if call.answered_at is not None:
+        return "answered"
+    if has_voicemail:
+        return "voicemail"
+    if call.status not in TERMINAL_STATUSES:
+        return None
+    if call.status == "failed":
+        return "failed"
+    if call.ringing_at is not None and call.dial_status in (None, "canceled"):
+        return "abandoned_while_ringing"
+    if not has_ticket:
+        return "abandoned_in_menu"
+    return "no_agent"
+
+
+def refresh_outcome(call: Call) -> None:
+    """Recompute a call's outcome after a webhook taught us something."""
+    has_voicemail = (
+        call.answered_at is None
+        and db.session.execute(select(Recording.id).where(Recording.call_id == call.id, Recording.status == "completed").limit(1)).first()
+        is not None
+    )
+    has_ticket = db.session.execute(select(Ticket.id).where(Ticket.call_id == call.id)).first() is not None
+    call.outcome = derive_outcome(call, has_voicemail, has_ticket)

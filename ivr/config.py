@@ -49,4 +49,17 @@ def from_env(instance_path: str) -> dict:
         "TRUST_PROXY": env("TRUST_PROXY", "0") == "1",
         "FLOWS_DIR": env("FLOWS_DIR") or str(ROOT / "flows"),
         "RECORDINGS_DIR": env("RECORDINGS_DIR") or str(ROOT / "recordings"),
+        # How work off the caller's path runs: "thread" (serving) or "inline" (tests); see ivr/jobs.py.
+        "JOBS": _jobs_mode(env("JOBS", "thread")),
+        # Seconds before a REST call to Twilio gives up (the library's default is to wait forever).
+        "TWILIO_TIMEOUT": float(env("TWILIO_TIMEOUT", "10")),
+        # Delete a recording at Twilio once it is archived in RECORDINGS_DIR.
+        "ARCHIVE_DELETE_AT_TWILIO": env("ARCHIVE_DELETE_AT_TWILIO", "0") == "1",
     }
+
+
+def _jobs_mode(value: str) -> str:
+    """Check JOBS at start-up rather than on the first call that needs it."""
+    if value not in ("thread", "inline"):
+        raise RuntimeError(f"JOBS must be thread or inline, not {value!r}")
+    return value

@@ -33,6 +33,8 @@ PLACEHOLDERS = {
     "zone_name",
     "key",
     "spoken",
+    "team_name",
+    "caller",
 }
 # Which node fields name another node, per node type.
 LINKS = {
@@ -165,6 +167,14 @@ class RouteSettings:
     ring_timeout: int
 
 
+ROUTING_PROMPTS = {
+    "connecting": "Please hold while we connect you to our {team_name} team.",
+    "whisper": "{level_name} call, ticket {ticket_digits}, from {caller}. Press 1 to accept this call.",
+    "taken": "A colleague has already taken this call. Thank you.",
+    "after_talk": "Thank you for calling. Goodbye.",
+}
+
+
 @dataclass(frozen=True)
 class Flow:
     """The whole line: voice, nodes, levels and policy."""
@@ -178,6 +188,7 @@ class Flow:
     folder: Path = field(compare=False)
     routing: dict[str, RouteSettings] = field(default_factory=dict)
     on_call_engineers: tuple[str, ...] = ()
+    prompts: dict[str, str] = field(default_factory=lambda: dict(ROUTING_PROMPTS))
 
     def level_by_key(self, key: str) -> Level | None:
         """Find the level a key selects."""
@@ -195,23 +206,23 @@ class _Collector:
         self.problems.append(Problem(file, node, message))
 
 
-def _read_yaml(path: Path, errs: _Collector) -> dict:
-    """Read one YAML file as a mapping, reporting what stops it."""
+def _read_yaml(path: Path, errs: _Collector) -> dict | None:
+    """Read one YAML file as a mapping, reporting what stops it; None when it cannot be read."""
     if not path.exists():
         errs.add(path.name, "-", "file is missing")
-        return {}
+        return None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "-"
         errs.add(path.name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")
-        return {}
+        return None
     if data is None:
         return {}
     if not isinstance(data, dict):
         errs.add(path.name, "-", "must be a mapping of names to values")
-        return {}
+        return None
     return data
 
 
@@ -235,7 +246,7 @@ def _load_policy(data: dict, errs: _Collector) -> tuple[Policy | None, dict[str,
     tz = None
     try:
         tz = ZoneInfo(str(sup.get("timezone", "America/Chicago")))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder name like 'America' raises OSError
         errs.add(f, "support", f"unknown timezone {sup.get('timezone')!r}")
     days = set()
     for d in sup.get("days", DAYS[:5]) or []:
@@ -279,7 +290,7 @@ def _load_policy(data: dict, errs: _Collector) -> tuple[Policy | None, dict[str,
             continue
         for need in ("key", "name", "goal_hours", "team"):
             if lv.get(need) in (None, ""):
-                label = {"goal_hours": "a response goal (goal_hours)"}.get(need, need)
+                label = {"goal_hours": "response goal (goal_hours)"}.get(need, need)
                 errs.add(f, lid, f"level has no {label}")
         key = str(lv.get("key", ""))
         if key in keys_seen:
@@ -306,7 +317,7 @@ def _load_policy(data: dict, errs: _Collector) -> tuple[Policy | None, dict[str,
             goal_hours=goal,
             clock=clock,
             team=str(lv.get("team", "")),
-            words=tuple(str(w).lower() for w in lv.get("words") or ()),
+            words=_word_list(lv.get("words"), f, lid, errs),
         )
     if tz is None or opens is None or closes is None:
         return None, levels
@@ -336,6 +347,25 @@ def _check_prompt(text: str, node: str, errs: _Collector) -> None:
         errs.add("menu.yaml", node, f"unknown placeholder {{{n}}}; known: {', '.join(sorted(PLACEHOLDERS))}")
 
 
+def _word_list(value, file: str, node: str, errs: _Collector) -> tuple[str, ...]:
+    """Read a list of words to listen for; a bare string would be split into letters."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        errs.add(file, node, f"words must be a list like [repeat, again], not {value!r}")
+        return ()
+    return tuple(str(w).lower() for w in value)
+
+
+def _link(raw: dict, field_name: str, node: str, errs: _Collector) -> str | None:
+    """Read a field naming another node; anything but a name is a problem."""
+    value = raw.get(field_name)
+    if value is None or isinstance(value, str):
+        return value
+    errs.add("menu.yaml", node, f"{field_name} must be a node name, not {value!r}")
+    return None
+
+
 def _option(raw, node: str, errs: _Collector, levels: dict[str, Level]) -> Option | None:
     """Read one menu option or on_max_attempts entry."""
     if not isinstance(raw, dict):
@@ -347,28 +377,31 @@ def _option(raw, node: str, errs: _Collector, levels: dict[str, Level]) -> Optio
     key = raw.get("key")
     return Option(
         key=None if key is None else str(key),
-        words=tuple(str(w).lower() for w in raw.get("words") or ()),
-        next=raw.get("next"),
+        words=_word_list(raw.get("words"), "menu.yaml", node, errs),
+        next=_link(raw, "next", node, errs),
         level=level,
         say=str(raw.get("say") or ""),
     )
 
 
-def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> dict[str, Node]:
+def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> tuple[dict[str, Node], set[str]]:
     """Build the nodes of menu.yaml, reporting each malformed one."""
     f = "menu.yaml"
     nodes: dict[str, Node] = {}
     raw_nodes = data.get("nodes") or {}
+    broken = set()
     if not isinstance(raw_nodes, dict) or not raw_nodes:
         errs.add(f, "nodes", "the menu has no nodes")
-        return nodes
+        return nodes, set()
     for name, raw in raw_nodes.items():
         if not isinstance(raw, dict):
             errs.add(f, name, "a node must be a mapping")
+            broken.add(name)
             continue
         kind = raw.get("type")
         if kind not in LINKS:
             errs.add(f, name, f"unknown type {kind!r}; use one of {', '.join(LINKS)}")
+            broken.add(name)
             continue
         known = set(Node.__dataclass_fields__) | {"levels", "level_prompt", "repeat_prompt"}
         for extra in sorted(set(raw) - known):
@@ -382,7 +415,11 @@ def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> dict[
                 if lv is None:
                     errs.add(f, name, f"level {lid!r} is not in policy.yaml")
                     continue
-                options.append(Option(lv.key, lv.words + (lv.spoken, lv.id), raw.get("on_level"), lid))
+                options.append(
+                    Option(
+                        lv.key, lv.words + (lv.spoken, lv.id), raw.get("on_level") if isinstance(raw.get("on_level"), str) else None, lid
+                    )
+                )
                 tmpl = str(raw.get("level_prompt") or "For {level_name}, press {key}.")
                 _check_prompt(tmpl, name, errs)
                 prompt.append(_fill(tmpl, level_name=lv.name, level_covers=lv.covers, key=lv.key, spoken=lv.spoken))
@@ -435,17 +472,17 @@ def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> dict[
             name=name,
             type=kind,
             say=say,
-            next=raw.get("next"),
+            next=_link(raw, "next", name, errs),
             options=tuple(options),
-            on_level=raw.get("on_level"),
+            on_level=_link(raw, "on_level", name, errs),
             no_input=str(raw.get("no_input", Node.no_input)),
             bad_input=str(raw.get("bad_input", Node.bad_input)),
-            on_no_input=raw.get("on_no_input"),
+            on_no_input=_link(raw, "on_no_input", name, errs),
             on_max_attempts=on_max,
-            open=raw.get("open"),
-            closed=raw.get("closed"),
-            no_answer=raw.get("no_answer"),
-            on_empty=raw.get("on_empty"),
+            open=_link(raw, "open", name, errs),
+            closed=_link(raw, "closed", name, errs),
+            no_answer=_link(raw, "no_answer", name, errs),
+            on_empty=_link(raw, "on_empty", name, errs),
             ring=raw.get("ring"),
             **ints,
         )
@@ -454,10 +491,10 @@ def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> dict[
         for field_name in LINKS[kind]:
             if field_name in ("on_no_input", "on_empty"):
                 continue  # optional: defaults apply
-            if not getattr(node, field_name) and not (kind == "menu" and field_name == "on_level" and not raw.get("levels")):
+            if raw.get(field_name) is None and not (kind == "menu" and field_name == "on_level" and not raw.get("levels")):
                 errs.add(f, name, f"{kind} node needs {field_name}")
         nodes[name] = node
-    return nodes
+    return nodes, broken
 
 
 def _fill(template: str, **values) -> str:
@@ -473,15 +510,21 @@ def _fill(template: str, **values) -> str:
         return template
 
 
-def _check_graph(start: str, nodes: dict[str, Node], errs: _Collector) -> None:
-    """Report missing targets, unreachable nodes and loops that never wait."""
+def _check_graph(start: str, nodes: dict[str, Node], broken: set[str], errs: _Collector) -> None:
+    """Report missing targets, unreachable nodes and loops that never wait.
+
+    Nodes that failed to load (`broken`) were reported already; they are not
+    called missing again, and reachability is not judged around them.
+    """
     f = "menu.yaml"
+    if start in broken:
+        return
     if start not in nodes:
         errs.add(f, "start", f"start node {start!r} does not exist")
         return
     for node in nodes.values():
         for t in node.targets():
-            if t not in nodes:
+            if t not in nodes and t not in broken:
                 errs.add(f, node.name, f"leads to {t!r}, which does not exist")
     seen, todo = set(), [start]
     while todo:
@@ -491,7 +534,7 @@ def _check_graph(start: str, nodes: dict[str, Node], errs: _Collector) -> None:
         seen.add(n)
         todo.extend(nodes[n].targets())
     for name in nodes:
-        if name not in seen:
+        if name not in seen and not broken:
             errs.add(f, name, f"unreachable: no path leads here from {start!r}")
     # A cycle through instant nodes only would spin forever inside one webhook.
     state: dict[str, int] = {}
@@ -513,14 +556,28 @@ def _check_graph(start: str, nodes: dict[str, Node], errs: _Collector) -> None:
             visit(name, [name])
 
 
-def _load_routing(data: dict, errs: _Collector) -> tuple[dict[str, RouteSettings], tuple[str, ...]]:
-    """Read how each level's team is rung (menu.yaml `routing`)."""
+def _load_routing(data: dict, levels: dict[str, Level], errs: _Collector) -> tuple[dict[str, RouteSettings], tuple[str, ...], dict]:
+    """Read how each level's team is rung and what agents hear (menu.yaml `routing`)."""
     out = {}
+    prompts = dict(ROUTING_PROMPTS)
     raw = data.get("routing") or {}
     if not isinstance(raw, dict):
         errs.add("menu.yaml", "routing", "must be a mapping of level to settings")
-        return out, ()
-    for lid, r in (raw.get("levels") or {}).items():
+        return out, (), prompts
+    for name in ROUTING_PROMPTS:
+        if raw.get(name) is not None:
+            prompts[name] = str(raw[name])
+            _check_prompt(prompts[name], f"routing.{name}", errs)
+    raw_levels = raw.get("levels") or {}
+    if not isinstance(raw_levels, dict):
+        errs.add("menu.yaml", "routing", "levels must be a mapping of level to settings")
+        raw_levels = {}
+    for lid, r in raw_levels.items():
+        if r is not None and not isinstance(r, dict):
+            errs.add("menu.yaml", f"routing.{lid}", "must be a mapping like {ring: sequential, ring_timeout: 20}")
+            r = {}
+        if lid not in levels:
+            errs.add("menu.yaml", f"routing.{lid}", f"level {lid!r} is not in policy.yaml")
         ring = (r or {}).get("ring", "sequential")
         if ring not in RING_MODES:
             errs.add("menu.yaml", f"routing.{lid}", f"ring must be one of {', '.join(RING_MODES)}")
@@ -530,8 +587,13 @@ def _load_routing(data: dict, errs: _Collector) -> tuple[dict[str, RouteSettings
             errs.add("menu.yaml", f"routing.{lid}", "ring_timeout must be a whole number of seconds")
             timeout = 20
         out[lid] = RouteSettings(ring, timeout)
-    on_call = tuple(str(n) for n in raw.get("on_call_engineers") or ())
-    return out, on_call
+    on_call = []
+    for n in raw.get("on_call_engineers") or ():
+        number = str(n).strip()
+        if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+            errs.add("menu.yaml", "routing.on_call_engineers", f"{number!r} is not an E.164 number like +13125550101")
+        on_call.append(number)
+    return out, tuple(on_call), prompts
 
 
 def check(folder: str | Path) -> tuple[Flow | None, list[Problem]]:
@@ -543,12 +605,15 @@ def check(folder: str | Path) -> tuple[Flow | None, list[Problem]]:
         return None, errs.problems
     policy_data = _read_yaml(folder / "policy.yaml", errs)
     menu_data = _read_yaml(folder / "menu.yaml", errs)
+    if policy_data is None or menu_data is None:
+        # A file that does not parse says nothing more worth checking.
+        return None, errs.problems
     policy, levels = _load_policy(policy_data, errs)
-    nodes = _load_nodes(menu_data, levels, errs)
+    nodes, broken = _load_nodes(menu_data, levels, errs)
     start = str(menu_data.get("start", ""))
     if nodes:
-        _check_graph(start, nodes, errs)
-    routing, on_call = _load_routing(menu_data, errs)
+        _check_graph(start, nodes, broken, errs)
+    routing, on_call, prompts = _load_routing(menu_data, levels, errs)
     for lid in levels:
         routing.setdefault(lid, RouteSettings("sequential", 20))
     if errs.problems or policy is None:
@@ -563,6 +628,7 @@ def check(folder: str | Path) -> tuple[Flow | None, list[Problem]]:
         folder=folder,
         routing=routing,
         on_call_engineers=on_call,
+        prompts=prompts,
     )
     return flow, []
 

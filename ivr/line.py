@@ -14,7 +14,7 @@ from flask import url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import engine, hours, routing, tickets
+from . import alerts, engine, hours, routing, tickets
 from .flows import Flow, Node, Option
 from .models import Call, Recording, Ticket, db, utcnow
 from .twiml import Directive, Gather, Hangup, Record, Say
@@ -111,7 +111,10 @@ class Walk:
             self._ticket = tickets.open_for_call(self.flow, self.call, self.call.level)
             return node.next
         if kind == "hours":
-            return node.open if hours.is_open(self.flow.policy, self.now) else node.closed
+            if hours.is_open(self.flow.policy, self.now):
+                return node.open
+            alerts.after_hours(self.flow, self.call, self.ticket)
+            return node.closed
         if kind == "menu":
             if self.call.prompts >= MAX_PROMPTS:
                 return self._choose(node.on_max_attempts)
@@ -121,7 +124,7 @@ class Walk:
             dial = routing.dial_for(self.flow, self.call, self.ticket, node, self.now)
             if dial is None:
                 return node.no_answer
-            self.say(routing.CONNECTING)
+            self.say(routing.connecting_words(self.flow, self.call))
             self.out.append(dial)
             return None
         if kind == "record":
@@ -180,6 +183,25 @@ class Walk:
         """Go on as the menu says after its last failed try."""
         nxt = self._choose(node.on_max_attempts)
         return self.enter(nxt) if nxt else self.out
+
+    def dialed(self, node_name: str, params: dict) -> list[Directive]:
+        """Go on after ringing staff: goodbye after a talk, else the next round or a voicemail."""
+        node = self.flow.nodes.get(node_name)
+        status = params.get("DialCallStatus") or None
+        self.call.dial_status = status or self.call.dial_status
+        if self.call.answered_at is not None:
+            # Our own record of the accept decides, whatever DialCallStatus says
+            # when legs were rejected.
+            try:
+                self.call.talk_seconds = int(params.get("DialCallDuration", ""))
+            except ValueError:
+                pass
+            self.say(self.flow.prompts["after_talk"])
+            self.out.append(Hangup())
+            return self.out
+        if node is None or node.type != "route":
+            return self.enter(self.flow.start)
+        return self.enter(node.name)
 
     def recorded(self, node_name: str, params: dict) -> list[Directive]:
         """Keep a voicemail on the ticket, then go on."""

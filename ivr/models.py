@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, Time, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Ticket numbers are the row id plus this, so callers hear four digits from the
@@ -75,7 +75,17 @@ class Call(db.Model):
     duration: Mapped[int | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_test: Mapped[bool] = mapped_column(default=False)
+    # Routing facts, each written once by the webhook that learns it; the
+    # outcome is derived from them, so callbacks may arrive in any order.
+    ringing_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dial_rounds: Mapped[int] = mapped_column(default=0)
+    dial_status: Mapped[str | None] = mapped_column(String(32))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    talk_seconds: Mapped[int | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(32), index=True)
 
+    agent: Mapped[Staff | None] = relationship(foreign_keys=[agent_id])
     ticket: Mapped[Ticket | None] = relationship(back_populates="call", uselist=False)
     events: Mapped[list[CallEvent]] = relationship(back_populates="call", order_by="CallEvent.id")
     recordings: Mapped[list[Recording]] = relationship(back_populates="call", order_by="Recording.id")
@@ -114,8 +124,10 @@ class Ticket(db.Model):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     state: Mapped[str] = mapped_column(String(16), default="open", index=True)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
 
     call: Mapped[Call] = relationship(back_populates="ticket")
+    assignee: Mapped[Staff | None] = relationship()
     recordings: Mapped[list[Recording]] = relationship(back_populates="ticket", order_by="Recording.id")
 
     @property
@@ -145,6 +157,77 @@ class Recording(db.Model):
     transcript: Mapped[str | None] = mapped_column(Text)
     transcript_status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Archive of the audio in RECORDINGS_DIR: pending until downloaded.
+    archive_status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    archive_path: Mapped[str | None] = mapped_column(String(500))
+    archive_attempts: Mapped[int] = mapped_column(default=0)
+    archive_error: Mapped[str | None] = mapped_column(String(500))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     call: Mapped[Call] = relationship(back_populates="recordings")
     ticket: Mapped[Ticket | None] = relationship(back_populates="recordings")
+
+
+class Staff(db.Model):
+    """A person who takes calls: support staff or an engineer."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    phone: Mapped[str] = mapped_column(String(32))  # E.164
+    team: Mapped[str] = mapped_column(String(16), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    # A supervisor's hand: True on duty, False off duty, until the given instant.
+    duty_override: Mapped[bool | None] = mapped_column()
+    override_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When they last took a call: the longest idle is rung first.
+    last_call_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    shifts: Mapped[list[Shift]] = relationship(back_populates="staff", cascade="all, delete-orphan", order_by="Shift.id")
+
+
+class Shift(db.Model):
+    """A weekly shift in the support time zone; an end before the start runs past midnight."""
+
+    __tablename__ = "shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column()  # 0 = Monday
+    start: Mapped[time] = mapped_column(Time)
+    end: Mapped[time] = mapped_column(Time)
+
+    staff: Mapped[Staff] = relationship(back_populates="shifts")
+
+
+class RingAttempt(db.Model):
+    """An agent who picked up a call's whisper, and what they did."""
+
+    __tablename__ = "ring_attempts"
+    __table_args__ = (Index("ix_ring_attempts_call_staff", "call_id", "staff_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    leg_sid: Mapped[str] = mapped_column(String(64), default="")
+    result: Mapped[str] = mapped_column(String(16), default="whisper")  # whisper, accepted, rejected
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TextMessage(db.Model):
+    """An SMS the line sends (on-call alerts), kept until Twilio accepts it."""
+
+    __tablename__ = "text_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    to: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(String(32), default="on_call_alert")
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    twilio_sid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -135,8 +135,11 @@ class Voice:
                     method="POST",
                     timeout=d.timeout,
                     caller_id=d.caller_id,
-                    sequential=d.sequential if len(d.agents) > 1 else None,
+                    # Without it every number rings at once and the first to pick up wins.
+                    sequential="true" if d.sequential and len(d.agents) > 1 else None,
                     answer_on_bridge=True,
+                    # The caller hears ringing while agents are tried, never silence.
+                    ring_tone="us",
                 )
                 for agent in d.agents:
                     dial.number(agent.number, url=agent.whisper, method="POST")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, request, url_for
 from sqlalchemy import select
 
-from . import calls
+from . import archive, calls, routing
 from .flows import Flow
 from .line import Walk, keep_recording
-from .models import Recording, db
+from .models import Recording, Staff, db, utcnow
 from .signatures import twilio_signed
 from .twiml import Hangup, Record, Say, Voice
 
@@ -79,6 +79,12 @@ def _call_for_request():
     return call, p
 
 
+def _finish(call) -> None:
+    """Bring the call's outcome up to date and commit what this webhook learnt."""
+    calls.refresh_outcome(call)
+    db.session.commit()
+
+
 def _missing_call_sid():
     """Answer a signed request that names no call: nothing to store, still valid TwiML."""
     return voice().render([Say(APOLOGY), Hangup()]), 400
@@ -93,7 +99,7 @@ def incoming():
         return _missing_call_sid()
     call, _ = _call_for_request()
     out = Walk(flow(), call).enter(flow().start)
-    db.session.commit()
+    _finish(call)
     return voice().render(out)
 
 
@@ -106,7 +112,7 @@ def gather(node: str):
         return _missing_call_sid()
     call, p = _call_for_request()
     out = Walk(flow(), call).answer(node, p.get("Digits"), p.get("SpeechResult"))
-    db.session.commit()
+    _finish(call)
     return voice().render(out)
 
 
@@ -120,7 +126,7 @@ def enter(node: str):
     call, _ = _call_for_request()
     f = flow()
     out = Walk(f, call).enter(node if node in f.nodes else f.start)
-    db.session.commit()
+    _finish(call)
     return voice().render(out)
 
 
@@ -133,8 +139,77 @@ def recorded(node: str):
         return _missing_call_sid()
     call, p = _call_for_request()
     out = Walk(flow(), call).recorded(node, p)
-    db.session.commit()
+    _finish(call)
     return voice().render(out)
+
+
+@bp.post("/dialed/<node>")
+@twilio_signed
+@safe_answer
+def dialed(node: str):
+    """Go on after ringing staff: goodbye after a talk, else the next round or a voicemail."""
+    if not request.form.get("CallSid"):
+        return _missing_call_sid()
+    call, p = _call_for_request()
+    out = Walk(flow(), call).dialed(node, p)
+    _finish(call)
+    return voice().render(out)
+
+
+def _agent_leg(staff_id: int):
+    """Find the customer's call and the agent for a whisper request, locking the call."""
+    parent = request.form.get("ParentCallSid", "")
+    call = calls.find_for_update(parent) if parent else None
+    person = db.session.get(Staff, staff_id)
+    return call, person
+
+
+@bp.post("/whisper/<int:staff_id>")
+@twilio_signed
+def whisper(staff_id: int):
+    """Tell the agent who picked up what the call is, and ask them to press 1."""
+    try:
+        call, person = _agent_leg(staff_id)
+        if call is None or person is None:
+            return voice().render([Hangup()])
+        calls.note(call, "whisper", request.form.to_dict())
+        routing.note_pick_up(call, person, request.form.get("CallSid", ""))
+        if call.agent_id not in (None, person.id):
+            out = [Say(flow().prompts["taken"]), Hangup()]
+            db.session.commit()
+            return voice().render(out)
+        words = routing.whisper_words(flow(), call)
+        db.session.commit()
+        return voice().whisper(words, url_for("voice.whisper_answer", staff_id=staff_id))
+    except Exception:
+        # Hanging up this leg passes the call on to the next person or to voicemail.
+        log.exception("whisper failed for agent %s", staff_id)
+        db.session.rollback()
+        return voice().render([Hangup()])
+
+
+@bp.post("/whisper/<int:staff_id>/answer")
+@twilio_signed
+def whisper_answer(staff_id: int):
+    """Connect the agent who pressed 1; hang up this leg for anything else."""
+    try:
+        call, person = _agent_leg(staff_id)
+        if call is None or person is None:
+            return voice().render([Hangup()])
+        calls.note(call, "whisper_answer", request.form.to_dict())
+        attempt = routing.note_pick_up(call, person, request.form.get("CallSid", ""))
+        if request.form.get("Digits") == "1" and routing.accept(call, person, utcnow()):
+            attempt.result = "accepted"
+            _finish(call)
+            return voice().render([])  # an empty answer bridges the legs
+        attempt.result = "rejected" if call.agent_id != person.id else attempt.result
+        taken = call.agent_id not in (None, person.id)
+        _finish(call)
+        return voice().render(([Say(flow().prompts["taken"])] if taken else []) + [Hangup()])
+    except Exception:
+        log.exception("whisper answer failed for agent %s", staff_id)
+        db.session.rollback()
+        return voice().render([Hangup()])
 
 
 @bp.post("/fallback")
@@ -158,7 +233,7 @@ def fallback_recorded():
         if request.form.get("CallSid") and request.form.get("RecordingSid"):
             call, p = _call_for_request()
             keep_recording(call, p)
-            db.session.commit()
+            _finish(call)
     except Exception:
         log.exception("could not store fallback recording for call %s", request.form.get("CallSid", "-"))
         db.session.rollback()
@@ -173,7 +248,7 @@ def status():
         return {"error": "CallSid is required"}, 400
     call, p = _call_for_request()
     calls.record_status(call, p)
-    db.session.commit()
+    _finish(call)
     return voice().render([])
 
 
@@ -185,8 +260,10 @@ def recording_status():
     if not p.get("CallSid") or not p.get("RecordingSid"):
         return {"error": "CallSid and RecordingSid are required"}, 400
     call, p = _call_for_request()
-    keep_recording(call, p)
-    db.session.commit()
+    rec = keep_recording(call, p)
+    _finish(call)
+    if rec.status == "completed" and rec.archive_status == "pending":
+        archive.schedule(rec.id)
     return voice().render([])
 
 
@@ -204,5 +281,5 @@ def transcription():
     ok = p.get("TranscriptionStatus") == "completed"
     rec.transcript_status = "completed" if ok else "failed"
     rec.transcript = p.get("TranscriptionText", "")[:MAX_TRANSCRIPT_CHARS] if ok else rec.transcript
-    db.session.commit()
+    _finish(call)
     return voice().render([])

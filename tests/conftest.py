@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+import responses
 import time_machine
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, text
@@ -27,6 +28,13 @@ def _database_url(tmp_path_factory) -> str:
     if url:
         return url
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Refuse any HTTP request a test did not mock: no test reaches Twilio or anything else."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +67,7 @@ def make_app(database_url, tmp_path, **overrides):
         "SUPPORT_NUMBER": "+16462019664",
         "RECORDINGS_DIR": str(tmp_path / "recordings"),
         "PUBLIC_BASE_URL": "",
+        "JOBS": "inline",
     }
     config.update(overrides)
     return create_app(config)
