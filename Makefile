@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup run test test-sqlite test-pg lint check-flows call clean
+.PHONY: help setup run test test-sqlite test-pg lint check-flows call clean bench bench-webhooks bench-million bench-profile wrk
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,23 @@ check-flows: $(BIN)/activate ## Check flows/ without starting the service
 
 call: setup ## Play a test call in the terminal: make call KEYS=2 AT="2026-12-01 10:00"
 	$(BIN)/flask --app wsgi call --keys "$(or $(KEYS),2)" $(if $(AT),--at "$(AT)")
+
+wrk:
+	@command -v wrk >/dev/null || { echo "wrk is missing: installing it with apt-get (Debian's package)"; \
+		apt-get update -qq && apt-get install -y -qq wrk; }
+
+bench: $(BIN)/activate wrk ## Benchmarks: webhooks vs bare Flask, then the call log at 1,000,000 calls (docs/benchmarks.md)
+	$(BIN)/python -m bench all $(BENCH_ARGS)
+
+bench-webhooks: $(BIN)/activate wrk ## Only the webhook benchmark (about 4 minutes)
+	$(BIN)/python -m bench webhooks $(BENCH_ARGS)
+
+bench-million: $(BIN)/activate ## Only the million-call log: generate once, then time pages, lookups and the CSV export
+	$(BIN)/python -m bench million $(BENCH_ARGS)
+
+bench-profile: $(BIN)/activate ## Profile whole calls in-process with pyinstrument (bench/requirements.txt)
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
 
 clean: ## Remove the venv and caches (keeps instance/ and recordings/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, flows
+from . import config, flows, logs
 from .models import db
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(config.from_env(app.instance_path))
     if test_config:
         app.config.update(test_config)
+    # First, so nothing logged while building the app shows a secret or a full phone number.
+    logs.install(app)
     register_extensions(app)
     register_flows(app)
     register_blueprints(app)
@@ -40,10 +42,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database and migrations to the app."""
+    """Bind the database, migrations and console sign-in to the app."""
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
+    # Sign-in sessions and form tokens for the console.
+    from . import auth
+
+    auth.init_app(app)
 
 
 @event.listens_for(Engine, "connect")
@@ -83,10 +89,18 @@ def register_flows(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the webhooks."""
-    from . import voice
+    """Mount the webhooks, the console and the API."""
+    from . import callbacks, voice
 
     app.register_blueprint(voice.bp)
+    app.register_blueprint(callbacks.bp)
+    # The console, its stylesheet and script, and the JSON API.
+    from . import api, console
+
+    app.register_blueprint(console.bp)
+    app.register_blueprint(console.assets)
+    app.register_blueprint(api.bp)
+    api.register_error_pages(app)
 
 
 def register_commands(app: Flask) -> None:

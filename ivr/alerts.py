@@ -18,8 +18,8 @@ def console_link(call: Call) -> str:
 
 def after_hours(flow: Flow, call: Call, ticket: Ticket | None) -> None:
     """Text the on-call engineers about a Critical ticket, once per ticket, off the caller's path."""
-    if ticket is None or ticket.level != "critical" or not flow.on_call_engineers:
-        return
+    if ticket is None or ticket.level != "critical" or not flow.on_call_engineers or call.is_test:
+        return  # a simulated call wakes nobody
     already = db.session.execute(
         select(TextMessage.id).where(TextMessage.ticket_id == ticket.id, TextMessage.purpose == "on_call_alert").limit(1)
     ).first()

@@ -20,6 +20,9 @@ Twilio console > Phone Numbers > your number > Voice configuration:
 
 Try it without a phone (in another terminal):
   .venv/bin/flask --app wsgi call --keys 2 --at "2026-12-01 10:00"
+
+The console (calls, tickets, roster, test calls): {base}/console/
+  first add an account: .venv/bin/flask --app wsgi users add you@example.com --role supervisor
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import phonenumbers
 from sqlalchemy import select
@@ -47,6 +48,27 @@ def e164(raw: str, region: str = "US") -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Twilio's SIDs are two letters and 32 hex digits; anything else is accepted up
+# to the column's size, but never something that could not be stored.
+SID_PATTERN = re.compile(r"[A-Za-z0-9]{2,64}")
+# Counts and durations are INTEGER columns; larger values are garbage, not data.
+MAX_COUNT = 2**31 - 1
+
+
+def plausible_sid(value: str) -> bool:
+    """Tell whether a CallSid (or another SID) can be stored and looked up as sent."""
+    return bool(SID_PATTERN.fullmatch(value or ""))
+
+
+def whole_number(value) -> int | None:
+    """Read a count or duration Twilio sent; None when absent, garbage or out of range."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number <= MAX_COUNT else None
+
+
 def find(call_sid: str) -> Call | None:
     """Find a call by its CallSid."""
     return db.session.execute(select(Call).where(Call.call_sid == call_sid)).scalar_one_or_none()
@@ -73,6 +95,8 @@ def get_or_start(params: dict) -> Call:
         started_at=utcnow(),
         # Simulated calls are signed like real ones and kept out of the log by default.
         is_test=params.get(TEST_MARK) == "true",
+        # Set, though empty, so refresh_outcome's None is no change and costs no UPDATE.
+        outcome=None,
     )
     try:
         with db.session.begin_nested():
@@ -93,11 +117,8 @@ def note(call: Call, endpoint: str, params: dict) -> None:
 
 def record_status(call: Call, params: dict) -> None:
     """Apply a status callback, whatever order and however often they arrive."""
-    status = params.get("CallStatus", "")
-    try:
-        seq = int(params.get("SequenceNumber", ""))
-    except ValueError:
-        seq = None
+    status = params.get("CallStatus", "")[:32]
+    seq = whole_number(params.get("SequenceNumber"))
     if call.status in TERMINAL_STATUSES:
         return  # a terminal status is final
     if seq is not None and seq <= call.status_sequence and status not in TERMINAL_STATUSES:
@@ -106,10 +127,7 @@ def record_status(call: Call, params: dict) -> None:
     if seq is not None:
         call.status_sequence = max(seq, call.status_sequence)
     if status in TERMINAL_STATUSES:
-        try:
-            call.duration = int(params.get("CallDuration", ""))
-        except ValueError:
-            call.duration = None
+        call.duration = whole_number(params.get("CallDuration"))
         call.ended_at = utcnow()
 
 
@@ -144,5 +162,12 @@ def refresh_outcome(call: Call) -> None:
         and db.session.execute(select(Recording.id).where(Recording.call_id == call.id, Recording.status == "completed").limit(1)).first()
         is not None
     )
-    has_ticket = db.session.execute(select(Ticket.id).where(Ticket.call_id == call.id)).first() is not None
+    # Whether a ticket exists matters only for an unanswered call that has ended:
+    # every webhook before the end is spared the query.
+    has_ticket = (
+        call.answered_at is None
+        and not has_voicemail
+        and call.status in TERMINAL_STATUSES
+        and db.session.execute(select(Ticket.id).where(Ticket.call_id == call.id)).first() is not None
+    )
     call.outcome = derive_outcome(call, has_voicemail, has_ticket)

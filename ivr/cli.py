@@ -6,7 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from . import archive, phone, texts
+from . import archive, journal, phone, texts
 from . import flows as flow_files
 
 flows_cli = AppGroup("flows", help="Check the menu and policy files in flows/.")
@@ -27,10 +27,14 @@ def flows_check(folder: str | None) -> None:
 
 def register(app: Flask) -> None:
     """Attach every command group to the app."""
-    from . import staff_cli
+    from . import callbacks, customers, staff_cli, users_cli
 
     app.cli.add_command(flows_cli)
     app.cli.add_command(staff_cli.staff)
+    app.cli.add_command(users_cli.users)
     app.cli.add_command(phone.call)
     app.cli.add_command(archive.cli)
     app.cli.add_command(texts.cli)
+    app.cli.add_command(customers.cli)
+    app.cli.add_command(callbacks.cli)
+    app.cli.add_command(journal.cli)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,8 @@ def from_env(instance_path: str) -> dict:
         "SUPPORT_NUMBER": env("SUPPORT_NUMBER", ""),
         "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", ""),
         "TRUST_PROXY": env("TRUST_PROXY", "0") == "1",
+        # Texts to callers (ticket confirmations, updates); needs the Twilio account too.
+        "SMS_TO_CALLERS": env("SMS_TO_CALLERS", "1") == "1",
         "FLOWS_DIR": env("FLOWS_DIR") or str(ROOT / "flows"),
         "RECORDINGS_DIR": env("RECORDINGS_DIR") or str(ROOT / "recordings"),
         # How work off the caller's path runs: "thread" (serving) or "inline" (tests); see ivr/jobs.py.
@@ -55,6 +58,18 @@ def from_env(instance_path: str) -> dict:
         "TWILIO_TIMEOUT": float(env("TWILIO_TIMEOUT", "10")),
         # Delete a recording at Twilio once it is archived in RECORDINGS_DIR.
         "ARCHIVE_DELETE_AT_TWILIO": env("ARCHIVE_DELETE_AT_TWILIO", "0") == "1",
+        # Webhooks the database could not take (an outage) wait here to be replayed; see ivr/journal.py.
+        "JOURNAL_DIR": env("JOURNAL_DIR") or str(Path(instance_path) / "journal"),
+        # A number rung (in support hours) after the apology when something fails; empty: voicemail.
+        "FALLBACK_NUMBER": env("FALLBACK_NUMBER", ""),
+        # Phone numbers in the logs show only their last 4 digits.
+        "LOG_MASK_PHONES": env("LOG_MASK_PHONES", "1") != "0",
+        # Console sessions: never readable by scripts, not sent on cross-site requests,
+        # HTTPS only outside development, and signed in for a working day at most.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": not development,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
     }
 
 

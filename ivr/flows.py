@@ -1,15 +1,17 @@
 """The spoken menu and the support policy, loaded from YAML in `flows/`.
 
-Everything a caller hears and every rule the line applies lives in two files:
+Everything a caller hears and every rule the line applies lives in
 `policy.yaml` (hours, holidays, closures, levels) and `menu.yaml` (the nodes of
-the call). They are checked as a whole; each problem names the file, the node
-and what is wrong, so a supervisor editing a prompt knows where to look.
+the call), with one `menu.<code>.yaml` per further language (e.g. `menu.es.yaml`)
+holding the same nodes' words only. They are checked as a whole; each problem
+names the file, the node and what is wrong, so a supervisor editing a prompt
+knows where to look.
 """
 
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,7 +37,17 @@ PLACEHOLDERS = {
     "spoken",
     "team_name",
     "caller",
+    "caller_number",
+    "open_ticket_level",
+    "open_ticket_digits",
+    "ticket_state",
+    "lookup_digits",
+    "lookup_state",
+    "lookup_assigned",
+    "lookup_time",
 }
+# What an option may do besides leading somewhere (menu.yaml `action`).
+ACTIONS = ("use_open_ticket", "wants_updates", "callback")
 # Which node fields name another node, per node type.
 LINKS = {
     "say": ("next",),
@@ -43,13 +55,20 @@ LINKS = {
     "menu": ("on_level", "on_no_input"),
     "ticket": ("next",),
     "hours": ("open", "closed"),
-    "route": ("no_answer",),
+    "route": ("no_answer", "all_busy"),
     "record": ("next", "on_empty"),
     "hangup": (),
+    "known_caller": ("next", "found"),
+    "ask_ticket": ("next", "pin"),
+    "ask_pin": ("next",),
 }
 # Nodes that answer within one webhook without waiting for the caller: a cycle
 # made only of these would never end.
-INSTANT = {"say", "notices", "ticket", "hours"}
+INSTANT = {"say", "notices", "ticket", "hours", "known_caller"}
+# Nodes that wait for the caller's keys and so have the menu's retry fields.
+ASKING = {"menu", "ask_ticket", "ask_pin"}
+# Fields a translation (menu.<code>.yaml) may give a node: words, never structure.
+TEXT_FIELDS = ("say", "level_prompt", "repeat_prompt", "no_input", "bad_input")
 
 
 class FlowError(Exception):
@@ -119,6 +138,8 @@ class Option:
     next: str | None
     level: str | None = None
     say: str = ""
+    action: str | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +165,9 @@ class Node:
     on_empty: str | None = None
     ring: str | None = None
     ring_timeout: int | None = None
+    all_busy: str | None = None
+    found: str | None = None
+    pin: str | None = None
 
     def targets(self) -> list[str]:
         """Name every node this one can lead to."""
@@ -173,6 +197,44 @@ ROUTING_PROMPTS = {
     "taken": "A colleague has already taken this call. Thank you.",
     "after_talk": "Thank you for calling. Goodbye.",
 }
+# Prompts agents hear stay in the line's first language; callers' are translated.
+CALLER_PROMPTS = ("connecting", "after_talk")
+
+
+@dataclass(frozen=True)
+class Phrases:
+    """How times, states and hours are spoken in one language."""
+
+    zone: str = "Central"
+    today: str = "today"
+    tomorrow: str = "tomorrow"
+    on_day: str = "on {day}"
+    on_date: str = "on {day}, {month} {date}"
+    days: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    months: tuple[str, ...] = (
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    )  # fmt: skip
+    hours: str = ""
+    states: tuple[tuple[str, str], ...] = (("open", "open"), ("responded", "being worked on"), ("resolved", "resolved"))
+    assigned: str = "Someone on our team is assigned to it."
+    unassigned: str = "It is not assigned yet."
+    due_by: str = "We aim to respond by {time}."
+    responded_at: str = "We responded at {time}."
+    withheld: str = "a withheld number"
+
+    def state(self, key: str) -> str:
+        """Say a ticket state in this language."""
+        return dict(self.states).get(key, key)
+
+
+PHRASE_FIELDS = tuple(f for f in Phrases.__dataclass_fields__)
+PHRASE_PLACEHOLDERS = {
+    "on_day": frozenset({"day"}),
+    "on_date": frozenset({"day", "month", "date"}),
+    "due_by": frozenset({"time"}),
+    "responded_at": frozenset({"time"}),
+}
 
 
 @dataclass(frozen=True)
@@ -189,10 +251,26 @@ class Flow:
     routing: dict[str, RouteSettings] = field(default_factory=dict)
     on_call_engineers: tuple[str, ...] = ()
     prompts: dict[str, str] = field(default_factory=lambda: dict(ROUTING_PROMPTS))
+    phrases: Phrases = field(default_factory=Phrases)
+    code: str = "en"
+    name: str = "English"
+    # The same flow in other languages: same nodes, other words and voice.
+    translations: dict[str, Flow] = field(default_factory=dict, compare=False)
 
     def level_by_key(self, key: str) -> Level | None:
         """Find the level a key selects."""
         return next((lv for lv in self.levels.values() if lv.key == key), None)
+
+    def speaking(self, code: str | None) -> Flow:
+        """Give this flow in a caller's language, or as it is when there is none."""
+        if not code or code == self.code:
+            return self
+        return self.translations.get(code, self)
+
+    @property
+    def languages(self) -> list[str]:
+        """List every language the line speaks, its first one first."""
+        return [self.code, *self.translations]
 
 
 class _Collector:
@@ -200,6 +278,8 @@ class _Collector:
 
     def __init__(self):
         self.problems: list[Problem] = []
+        # The menu file being read: the base menu or a translation.
+        self.file = "menu.yaml"
 
     def add(self, file: str, node: str, message: str) -> None:
         """Record one problem."""
@@ -334,17 +414,17 @@ def _load_policy(data: dict, errs: _Collector) -> tuple[Policy | None, dict[str,
     return policy, levels
 
 
-def _check_prompt(text: str, node: str, errs: _Collector) -> None:
+def _check_prompt(text: str, node: str, errs: _Collector, allowed: frozenset[str] | set[str] = PLACEHOLDERS) -> None:
     """Report placeholders we cannot fill and prompts too long for one Say."""
     if len(text) > MAX_SAY_CHARS:
-        errs.add("menu.yaml", node, f"prompt is {len(text)} characters; one <Say> takes {MAX_SAY_CHARS}")
+        errs.add(errs.file, node, f"prompt is {len(text)} characters; one <Say> takes {MAX_SAY_CHARS}")
     try:
         names = {n for _, n, _, _ in string.Formatter().parse(text) if n is not None}
     except ValueError as exc:
-        errs.add("menu.yaml", node, f"prompt has a broken placeholder: {exc}")
+        errs.add(errs.file, node, f"prompt has a broken placeholder: {exc}")
         return
-    for n in sorted(names - PLACEHOLDERS):
-        errs.add("menu.yaml", node, f"unknown placeholder {{{n}}}; known: {', '.join(sorted(PLACEHOLDERS))}")
+    for n in sorted(names - allowed):
+        errs.add(errs.file, node, f"unknown placeholder {{{n}}}; known: {', '.join(sorted(allowed))}")
 
 
 def _word_list(value, file: str, node: str, errs: _Collector) -> tuple[str, ...]:
@@ -362,31 +442,41 @@ def _link(raw: dict, field_name: str, node: str, errs: _Collector) -> str | None
     value = raw.get(field_name)
     if value is None or isinstance(value, str):
         return value
-    errs.add("menu.yaml", node, f"{field_name} must be a node name, not {value!r}")
+    errs.add(errs.file, node, f"{field_name} must be a node name, not {value!r}")
     return None
 
 
-def _option(raw, node: str, errs: _Collector, levels: dict[str, Level]) -> Option | None:
+def _option(raw, node: str, errs: _Collector, levels: dict[str, Level], languages: tuple[str, ...] = ()) -> Option | None:
     """Read one menu option or on_max_attempts entry."""
     if not isinstance(raw, dict):
-        errs.add("menu.yaml", node, f"an option must be a mapping, not {raw!r}")
+        errs.add(errs.file, node, f"an option must be a mapping, not {raw!r}")
         return None
     level = raw.get("level")
     if level is not None and level not in levels:
-        errs.add("menu.yaml", node, f"level {level!r} is not in policy.yaml")
+        errs.add(errs.file, node, f"level {level!r} is not in policy.yaml")
+    action = raw.get("action")
+    if action is not None and action not in ACTIONS:
+        errs.add(errs.file, node, f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    language = raw.get("language")
+    if language is not None and language not in languages:
+        errs.add(errs.file, node, f"language {language!r} has no menu.{language}.yaml")
     key = raw.get("key")
     return Option(
         key=None if key is None else str(key),
-        words=_word_list(raw.get("words"), "menu.yaml", node, errs),
+        words=_word_list(raw.get("words"), errs.file, node, errs),
         next=_link(raw, "next", node, errs),
         level=level,
         say=str(raw.get("say") or ""),
+        action=action,
+        language=language,
     )
 
 
-def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> tuple[dict[str, Node], set[str]]:
-    """Build the nodes of menu.yaml, reporting each malformed one."""
-    f = "menu.yaml"
+def _load_nodes(
+    data: dict, levels: dict[str, Level], errs: _Collector, languages: tuple[str, ...] = ()
+) -> tuple[dict[str, Node], set[str]]:
+    """Build the nodes of a menu file, reporting each malformed one."""
+    f = errs.file
     nodes: dict[str, Node] = {}
     raw_nodes = data.get("nodes") or {}
     broken = set()
@@ -408,6 +498,8 @@ def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> tuple
             errs.add(f, name, f"unknown field {extra!r}")
         say = str(raw.get("say") or "")
         options: list[Option] = []
+        if kind in ASKING and kind != "menu" and raw.get("on_max_attempts") is None:
+            errs.add(f, name, f"{kind} needs on_max_attempts: where a caller goes after the last failed try")
         if kind == "menu":
             prompt = [say]
             for lid in raw.get("levels") or []:
@@ -424,7 +516,7 @@ def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> tuple
                 _check_prompt(tmpl, name, errs)
                 prompt.append(_fill(tmpl, level_name=lv.name, level_covers=lv.covers, key=lv.key, spoken=lv.spoken))
             for raw_opt in raw.get("options") or []:
-                opt = _option(raw_opt, name, errs, levels)
+                opt = _option(raw_opt, name, errs, levels, languages)
                 if opt:
                     options.append(opt)
             if raw.get("repeat_prompt"):
@@ -451,7 +543,7 @@ def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> tuple
             for field_name in ("no_input", "bad_input"):
                 if field_name in raw and not str(raw[field_name]).strip():
                     errs.add(f, name, f"{field_name} is empty: the caller would hear nothing before the retry")
-        on_max = _option(raw["on_max_attempts"], name, errs, levels) if raw.get("on_max_attempts") else None
+        on_max = _option(raw["on_max_attempts"], name, errs, levels, languages) if raw.get("on_max_attempts") else None
         if on_max and not on_max.next:
             errs.add(f, name, "on_max_attempts needs next")
         if on_max and on_max.say:
@@ -483,13 +575,16 @@ def _load_nodes(data: dict, levels: dict[str, Level], errs: _Collector) -> tuple
             closed=_link(raw, "closed", name, errs),
             no_answer=_link(raw, "no_answer", name, errs),
             on_empty=_link(raw, "on_empty", name, errs),
+            all_busy=_link(raw, "all_busy", name, errs),
+            found=_link(raw, "found", name, errs),
+            pin=_link(raw, "pin", name, errs),
             ring=raw.get("ring"),
             **ints,
         )
         for text in (node.say, node.no_input, node.bad_input):
             _check_prompt(text, name, errs)
         for field_name in LINKS[kind]:
-            if field_name in ("on_no_input", "on_empty"):
+            if field_name in ("on_no_input", "on_empty", "all_busy"):
                 continue  # optional: defaults apply
             if raw.get(field_name) is None and not (kind == "menu" and field_name == "on_level" and not raw.get("levels")):
                 errs.add(f, name, f"{kind} node needs {field_name}")
@@ -596,6 +691,146 @@ def _load_routing(data: dict, levels: dict[str, Level], errs: _Collector) -> tup
     return out, tuple(on_call), prompts
 
 
+def _load_phrases(raw, base: Phrases, errs: _Collector, required: bool) -> Phrases:
+    """Read how times and states are said (`phrases`); a translation must give them all."""
+    f = errs.file
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        errs.add(f, "phrases", "must be a mapping")
+        return base
+    values = {}
+    for extra in sorted(set(raw) - set(PHRASE_FIELDS)):
+        errs.add(f, "phrases", f"unknown phrase {extra!r}")
+    for key in PHRASE_FIELDS:
+        if key not in raw:
+            if required:
+                errs.add(f, "phrases", f"no {key}")
+            continue
+        value = raw[key]
+        if key in ("days", "months"):
+            size = 7 if key == "days" else 12
+            if not isinstance(value, list) or len(value) != size:
+                errs.add(f, "phrases", f"{key} must list all {size}, Monday or January first")
+                continue
+            values[key] = tuple(str(v) for v in value)
+        elif key == "states":
+            if not isinstance(value, dict) or set(value) != {"open", "responded", "resolved"}:
+                errs.add(f, "phrases", "states must say open, responded and resolved")
+                continue
+            values[key] = tuple((str(k), str(v)) for k, v in value.items())
+        else:
+            values[key] = str(value)
+            _check_prompt(values[key], f"phrases.{key}", errs, PHRASE_PLACEHOLDERS.get(key, frozenset()))
+    return replace(base, **values)
+
+
+def _translate_nodes(base_nodes: dict, tr_nodes, errs: _Collector) -> dict:
+    """Lay a translation's words over the base menu's nodes, reporting what is missing."""
+    f = errs.file
+    if not isinstance(tr_nodes, dict):
+        errs.add(f, "nodes", "must be a mapping of node names to their words")
+        tr_nodes = {}
+    for name in sorted(set(tr_nodes) - set(base_nodes)):
+        errs.add(f, name, "not in menu.yaml: a translation gives words to existing nodes only")
+    merged = {}
+    for name, node in base_nodes.items():
+        if not isinstance(node, dict):
+            continue
+        t = tr_nodes.get(name) or {}
+        if not isinstance(t, dict):
+            errs.add(f, name, "must be a mapping of fields to words")
+            t = {}
+        for extra in sorted(set(t) - set(TEXT_FIELDS) - {"on_max_attempts", "options"}):
+            errs.add(f, name, f"{extra!r} is not words: set it in menu.yaml")
+        m = dict(node)
+        needs = [k for k in TEXT_FIELDS if str(node.get(k) or "").strip()]
+        if node.get("type") in ASKING:
+            needs += [k for k in ("no_input", "bad_input") if k not in needs]
+        for k in needs:
+            if str(t.get(k) or "").strip():
+                m[k] = str(t[k])
+            else:
+                errs.add(f, name, f"no translation for {k}")
+        base_max = node.get("on_max_attempts")
+        if isinstance(base_max, dict) and base_max.get("say"):
+            t_max = t.get("on_max_attempts") if isinstance(t.get("on_max_attempts"), dict) else {}
+            if t_max.get("say"):
+                m["on_max_attempts"] = {**base_max, "say": str(t_max["say"])}
+            else:
+                errs.add(f, name, "no translation for on_max_attempts.say")
+        base_opts = node.get("options") or []
+        if base_opts:
+            t_opts = t.get("options") or []
+            if not isinstance(t_opts, list) or len(t_opts) != len(base_opts) or not all(isinstance(o, dict) for o in t_opts):
+                errs.add(f, name, f"options: give the words of each of the {len(base_opts)} options, in menu.yaml's order")
+            else:
+                m["options"] = [
+                    {**bo, "words": to.get("words", [])} if isinstance(bo, dict) else bo for bo, to in zip(base_opts, t_opts, strict=True)
+                ]
+        merged[name] = m
+    return merged
+
+
+def _translate_levels(base: dict[str, Level], raw, errs: _Collector) -> dict[str, Level]:
+    """Give the levels their names, descriptions and words in a translation's language."""
+    f = errs.file
+    raw = raw if isinstance(raw, dict) else {}
+    out = {}
+    for lid, lv in base.items():
+        t = raw.get(lid) if isinstance(raw.get(lid), dict) else {}
+        for k in ("name", "spoken", "covers", "words"):
+            if not t.get(k):
+                errs.add(f, f"levels.{lid}", f"no translation for {k}")
+        out[lid] = replace(
+            lv,
+            name=str(t.get("name") or lv.name),
+            spoken=str(t.get("spoken") or lv.spoken).lower(),
+            covers=str(t.get("covers") or lv.covers),
+            words=_word_list(t.get("words"), f, f"levels.{lid}", errs) or lv.words,
+        )
+    return out
+
+
+def _load_translation(path: Path, base: Flow, base_menu: dict, languages: tuple[str, ...], errs: _Collector) -> Flow | None:
+    """Load one menu.<code>.yaml: the base flow's nodes with another language's words and voice."""
+    raw = _read_yaml(path, errs)
+    if raw is None:
+        return None
+    errs.file = path.name
+    code = path.name.split(".")[1]
+    for extra in sorted(set(raw) - {"name", "voice", "language", "levels", "nodes", "routing", "phrases"}):
+        errs.add(path.name, "-", f"unknown field {extra!r}; a translation gives words, voice and language only")
+    levels = _translate_levels(base.levels, raw.get("levels"), errs)
+    menu = {**base_menu, "nodes": _translate_nodes(base_menu.get("nodes") or {}, raw.get("nodes") or {}, errs)}
+    nodes, _ = _load_nodes(menu, levels, errs, languages)
+    prompts = dict(base.prompts)
+    routing = raw.get("routing") if isinstance(raw.get("routing"), dict) else {}
+    for k in CALLER_PROMPTS:
+        if routing.get(k):
+            prompts[k] = str(routing[k])
+            _check_prompt(prompts[k], f"routing.{k}", errs)
+        else:
+            errs.add(path.name, f"routing.{k}", "no translation")
+    phrases = _load_phrases(raw.get("phrases"), Phrases(), errs, required=True)
+    for need in ("voice", "language", "name"):
+        if not raw.get(need):
+            errs.add(path.name, "-", f"no {need} (e.g. voice: Polly.Lupe-Neural, language: es-US, name: Spanish)")
+    errs.file = "menu.yaml"
+    return replace(
+        base,
+        voice=str(raw.get("voice") or base.voice),
+        language=str(raw.get("language") or base.language),
+        nodes=nodes,
+        levels=levels,
+        prompts=prompts,
+        phrases=phrases,
+        code=code,
+        name=str(raw.get("name") or code),
+        translations={},
+    )
+
+
 def check(folder: str | Path) -> tuple[Flow | None, list[Problem]]:
     """Load the flows folder and report every problem found."""
     folder = Path(folder)
@@ -609,13 +844,22 @@ def check(folder: str | Path) -> tuple[Flow | None, list[Problem]]:
         # A file that does not parse says nothing more worth checking.
         return None, errs.problems
     policy, levels = _load_policy(policy_data, errs)
-    nodes, broken = _load_nodes(menu_data, levels, errs)
+    code = str(menu_data.get("code") or "en")
+    translation_files = sorted(p for p in folder.glob("menu.*.yaml") if p.name.count(".") == 2)
+    languages = (code, *(p.name.split(".")[1] for p in translation_files))
+    nodes, broken = _load_nodes(menu_data, levels, errs, languages)
     start = str(menu_data.get("start", ""))
     if nodes:
         _check_graph(start, nodes, broken, errs)
     routing, on_call, prompts = _load_routing(menu_data, levels, errs)
     for lid in levels:
         routing.setdefault(lid, RouteSettings("sequential", 20))
+    phrases = _load_phrases(
+        menu_data.get("phrases"),
+        Phrases(zone=policy.zone_name if policy else "Central", hours=policy.hours_spoken if policy else ""),
+        errs,
+        False,
+    )
     if errs.problems or policy is None:
         return None, errs.problems
     flow = Flow(
@@ -629,7 +873,16 @@ def check(folder: str | Path) -> tuple[Flow | None, list[Problem]]:
         routing=routing,
         on_call_engineers=on_call,
         prompts=prompts,
+        phrases=phrases,
+        code=code,
+        name=str(menu_data.get("name") or "English"),
     )
+    for path in translation_files:
+        translated = _load_translation(path, flow, menu_data, languages, errs)
+        if translated is not None:
+            flow.translations[translated.code] = translated
+    if errs.problems:
+        return None, errs.problems
     return flow, []
 
 

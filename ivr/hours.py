@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
-from .flows import Level, Policy
+from .flows import Level, Phrases, Policy
 
 # Far enough to cross any realistic run of holidays and closures.
 SEARCH_DAYS = 400
@@ -93,18 +93,20 @@ def due_at(policy: Policy, level: Level, opened: datetime) -> datetime:
     return opened + goal
 
 
-def spoken_time(policy: Policy, moment: datetime, now: datetime) -> str:
+def spoken_time(policy: Policy, moment: datetime, now: datetime, phrases: Phrases | None = None) -> str:
     """Say a moment as a person would: "3:15 PM Central today", "8 AM Central on Monday"."""
+    phrases = phrases or Phrases(zone=policy.zone_name)
     local = moment.astimezone(policy.timezone)
     today = now.astimezone(policy.timezone).date()
     clock = local.strftime("%I:%M %p").lstrip("0").replace(":00 ", " ")
     days = (local.date() - today).days
+    day = phrases.days[local.weekday()]
     if days == 0:
-        when = "today"
+        when = phrases.today
     elif days == 1:
-        when = "tomorrow"
+        when = phrases.tomorrow
     elif 1 < days < 7:
-        when = "on " + local.strftime("%A")
+        when = phrases.on_day.format(day=day)
     else:
-        when = "on " + local.strftime("%A, %B ") + str(local.day)
-    return f"{clock} {policy.zone_name} {when}"
+        when = phrases.on_date.format(day=day, month=phrases.months[local.month - 1], date=local.day)
+    return f"{clock} {phrases.zone} {when}"

@@ -27,7 +27,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 MODES = ("thread", "inline")
@@ -55,3 +57,23 @@ def _run(app: Flask, fn: Callable[..., object], args: tuple) -> None:
     except Exception:
         # A job has nobody to raise to; cron retries whatever it left undone.
         log.exception("job %s%r failed", getattr(fn, "__qualname__", fn), args)
+
+
+def after_commit(fn: Callable[..., object], *args: object) -> None:
+    """Run `fn(*args)` off the caller's path once the current transaction has committed."""
+    g.setdefault("ivr_after_commit", []).append((fn, args))
+
+
+@event.listens_for(Session, "after_commit")
+def _run_committed(session: Session) -> None:
+    """Start the jobs held back until this commit: they can now read what it wrote."""
+    if has_app_context():
+        for fn, args in g.pop("ivr_after_commit", []):
+            run_later(fn, *args)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_uncommitted(session: Session) -> None:
+    """Forget jobs whose rows were rolled back: there is nothing for them to do."""
+    if has_app_context():
+        g.pop("ivr_after_commit", None)

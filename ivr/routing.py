@@ -35,6 +35,7 @@ def busy_staff_ids(now: datetime) -> set[int]:
             Call.answered_at > now - STALE_CALL,
             Call.ended_at.is_(None),
             Call.status.not_in(TERMINAL_STATUSES),
+            Call.is_test.is_(False),
         )
     )
     return {r[0] for r in rows}
@@ -79,6 +80,15 @@ def dial_for(flow: Flow, call: Call, ticket: Ticket | None, node: Node, now: dat
     )
 
 
+def all_busy(flow: Flow, call: Call, now: datetime) -> bool:
+    """Tell whether the level's team has people on duty but every one is on a call."""
+    level = flow.levels.get(call.level or "")
+    if level is None:
+        return False
+    people = staff.on_duty(level.team, now, flow.policy)
+    return bool(people) and {p.id for p in people} <= busy_staff_ids(now)
+
+
 def connecting_words(flow: Flow, call: Call) -> str:
     """Tell the caller whom they are being put through to."""
     level = flow.levels[call.level]
@@ -101,6 +111,13 @@ def whisper_words(flow: Flow, call: Call) -> str:
     caller = spoken_number(call)
     if call.caller_name:
         caller = f"{call.caller_name}, {caller}"
+    company = ticket.company if ticket and ticket.company else None
+    if company:
+        caller = f"{company}, {caller}"
+    speaking = flow.speaking(call.language)
+    if speaking is not flow:
+        # Agents need to know before answering that the caller speaks another language.
+        caller = f"{caller}, a {speaking.name}-speaking caller"
     values = {
         "level_name": level.spoken if level else "support",
         "ticket_digits": tickets.digits(ticket) if ticket else "not yet assigned",
@@ -139,7 +156,9 @@ def accept(call: Call, person: Staff, now: datetime) -> bool:
     first = call.agent_id is None
     call.agent_id = person.id
     call.answered_at = call.answered_at or now
-    person.last_call_at = now
+    if not call.is_test:
+        # A simulated call must not change who is rung first.
+        person.last_call_at = now
     ticket = tickets.for_call(call)
     if ticket and first:
         ticket.assignee_id = person.id

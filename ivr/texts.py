@@ -25,13 +25,14 @@ from twilio.base.exceptions import TwilioException
 
 from . import jobs, twilio_api
 from .flows import Flow
-from .models import Call, TextMessage, Ticket, db, utcnow
+from .models import Call, SmsOptOut, TextMessage, Ticket, db, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 # Errors that no retry can fix: 21211 invalid To, 21610 recipient replied STOP, 21614 not a mobile.
 PERMANENT_CODES = frozenset({21211, 21610, 21614})
+OPTED_OUT = 21610
 CRITICAL_LEVEL = "critical"
 ON_CALL_ALERT = "on_call_alert"
 ERROR_CHARS = 500  # last_error is a String(500); PostgreSQL refuses longer values
@@ -67,6 +68,9 @@ def send(message_id: int) -> str | None:
         message.last_error = (f"{code}: {text}" if code else text)[:ERROR_CHARS]
         if code in PERMANENT_CODES or message.attempts >= MAX_ATTEMPTS:
             message.status = "failed"
+        if code == OPTED_OUT:
+            # The recipient answered STOP: no text of ours may reach them again.
+            db.session.merge(SmsOptOut(phone=message.to, at=utcnow()))
         log.warning("text %s to %s not sent (attempt %s): %s", message.id, message.to, message.attempts, message.last_error)
     else:
         message.status = "sent"

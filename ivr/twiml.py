@@ -29,6 +29,10 @@ class Gather:
     prompt: tuple[str, ...]
     timeout: int = 5
     hints: str = ""
+    # A ticket number or PIN: several keys ended by #, no speech.
+    num_digits: int | None = 1
+    finish_on_key: str | None = None
+    speech: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,14 +101,15 @@ class Voice:
                 self.say(resp, d.text)
             elif isinstance(d, Gather):
                 g = TwimlGather(
-                    input="dtmf speech",
+                    input="dtmf speech" if d.speech else "dtmf",
                     action=d.action,
                     method="POST",
-                    num_digits=1,
+                    num_digits=d.num_digits,
+                    finish_on_key=d.finish_on_key,
                     timeout=d.timeout,
-                    speech_timeout="auto",
-                    language=self.language,
-                    hints=d.hints or None,
+                    speech_timeout="auto" if d.speech else None,
+                    language=self.language if d.speech else None,
+                    hints=(d.hints or None) if d.speech else None,
                     action_on_empty_result=True,
                 )
                 for text in d.prompt:
@@ -142,7 +147,10 @@ class Voice:
                     ring_tone="us",
                 )
                 for agent in d.agents:
-                    dial.number(agent.number, url=agent.whisper, method="POST")
+                    if agent.whisper:
+                        dial.number(agent.number, url=agent.whisper, method="POST")
+                    else:
+                        dial.number(agent.number)
                 resp.append(dial)
             elif isinstance(d, Redirect):
                 resp.redirect(d.url, method="POST")

@@ -66,7 +66,11 @@ def make_app(database_url, tmp_path, **overrides):
         "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
         "SUPPORT_NUMBER": "+16462019664",
         "RECORDINGS_DIR": str(tmp_path / "recordings"),
+        # Each test keeps its own journal: never replay another test's outage into this database.
+        "JOURNAL_DIR": str(tmp_path / "journal"),
         "PUBLIC_BASE_URL": "",
+        # Caller texts are tried in tests/test_self_service.py; elsewhere they are noise.
+        "SMS_TO_CALLERS": False,
         "JOBS": "inline",
     }
     config.update(overrides)
@@ -80,6 +84,8 @@ def _empty_tables(app):
             if conn.dialect.name == "postgresql":
                 conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
             else:
+                # calls and tickets point at each other: cut that link first.
+                conn.execute(text("UPDATE calls SET about_ticket_id = NULL"))
                 for t in tables:
                     conn.execute(text(f"DELETE FROM {t}"))
         db.engine.dispose()
@@ -133,6 +139,8 @@ def caller(client):
     """Make a simulated caller: `caller().dial().press("2")`."""
 
     def make(from_="+13125550199", **kwargs) -> Simulator:
+        # A real caller unless a test says otherwise: simulated calls skip side effects.
+        kwargs.setdefault("mark_test", False)
         return Simulator(send=transport(client), token=TOKEN, from_=from_, **kwargs)
 
     return make
@@ -151,3 +159,7 @@ def at():
     yield go
     for t in reversed(travellers):
         t.stop()
+
+
+# Console and API fixtures (accounts, signed-in browsers, API tokens), kept in their own module.
+pytest_plugins = [*globals().get("pytest_plugins", []), "tests.console_fixtures"]

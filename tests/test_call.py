@@ -75,7 +75,7 @@ def test_after_hours_caller_hears_hours_and_leaves_voicemail_on_ticket(app, call
     assert rec.transcript == "Our floor plan lost every desk on level 3."
     assert rec.transcript_status == "completed"
     stored = one(app, Call)
-    assert (stored.status, stored.duration, stored.level, stored.is_test) == ("completed", 95, "technical", True)
+    assert (stored.status, stored.duration, stored.level, stored.is_test) == ("completed", 95, "technical", False)
 
 
 def test_christmas_on_a_weekday_is_closed(app, caller, at):
@@ -153,7 +153,7 @@ def test_long_digit_strings_and_hash_are_bad_input(app, caller, at):
     assert "Sorry, I didn't catch that." in call.heard
     call.press("#")
     assert call.heard.count("Sorry, I didn't catch that.") == 2
-    call.press("9")
+    call.press("8")
     assert "Let me open a ticket for basic product support" in call.said
 
 
@@ -315,3 +315,40 @@ def test_event_trail_keeps_each_webhook(app, caller, at):
         trail = [(e.endpoint, e.params.get("Digits")) for e in events]
     assert trail[:3] == [("incoming", None), ("gather", "2"), ("gather", None)]
     assert [e for e, _ in trail[3:]] == ["recorded", "recording_status", "transcription", "status"]
+
+
+def test_a_closure_added_in_the_console_closes_the_line_and_pauses_the_clock(app, caller, at):
+    """A supervisor's closure is said in the greeting, sends callers to voicemail and moves the due time."""
+    from datetime import datetime
+
+    from ivr import closures
+    from tests.conftest import CENTRAL
+
+    at("2026-12-01 09:00")
+    with app.app_context():
+        closures.add(
+            datetime(2026, 12, 1, 8, 0, tzinfo=CENTRAL),
+            datetime(2026, 12, 1, 12, 0, tzinfo=CENTRAL),
+            "Our support team is at a training session until noon.",
+            "supervisor@example.com",
+            datetime(2026, 12, 1, 7, 0, tzinfo=CENTRAL),
+        )
+    call = caller().dial()
+    assert call.heard[1] == "Our support team is at a training session until noon."
+    call.press("2")
+    assert "so you will hear from us by 4 PM Central today." in call.said  # 4 support hours from noon
+    call.silence()
+    assert "We open again at 12 PM Central today." in call.said
+    assert call.waiting.tag == "Record"
+
+
+def test_simulated_calls_are_marked_and_wake_nobody(app_factory, at, no_network):
+    """A simulated call is stored as a test call, and its voicemail triggers no download or text."""
+    app = app_factory(SMS_TO_CALLERS=True)
+    at("2026-12-05 23:00")
+    call = Simulator(send=transport(app.test_client()), token=TOKEN, mark_test=True).dial().press("3").silence().leave_message()
+    call.hang_up()
+    stored = one(app, Call)
+    assert stored.is_test
+    assert one(app, Recording).archive_status == "pending"
+    assert len(no_network.calls) == 0

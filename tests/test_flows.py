@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from ivr import flows
-from ivr.flows import Problem
+from ivr.flows import LINKS, Problem
 from tests.conftest import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
 KNOWN_PLACEHOLDERS = ", ".join(sorted(flows.PLACEHOLDERS))
-NODE_TYPES = "say, notices, menu, ticket, hours, route, record, hangup"
+NODE_TYPES = ", ".join(LINKS)
 
 Edit = Callable[[dict], None]
 
@@ -32,6 +32,8 @@ def broken_copy(folder: Path, menu: Edit | None = None, policy: Edit | None = No
         if edit:
             edit(data)
         (folder / name).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    for translation in FLOWS.glob("menu.*.yaml"):
+        shutil.copy(translation, folder / translation.name)
     return folder
 
 
@@ -72,8 +74,8 @@ def reuse_key(menu):
 
 
 def reuse_level_key(menu):
-    """Give choose_level an extra option on key 2, which Technical already uses."""
-    menu["nodes"]["choose_level"]["options"] = [{"key": "2", "words": ["agent"], "next": "connect"}]
+    """Move choose_level's status option onto key 2, which Technical already uses."""
+    menu["nodes"]["choose_level"]["options"][0]["key"] = "2"
 
 
 def drop_on_max_attempts(menu):

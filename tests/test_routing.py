@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import responses
@@ -243,10 +244,35 @@ def test_critical_after_hours_texts_the_on_call_engineers(app_factory, caller, a
     responses.add(responses.POST, url, json={"sid": "SM" + "1" * 32, "status": "queued"}, status=201)
 
     at("2026-12-05 23:00")  # Saturday night
-    call = Simulator(send=transport(app.test_client()), token=TOKEN).dial().press("3").silence()
+    call = Simulator(send=transport(app.test_client()), token=TOKEN, mark_test=False).dial().press("3").silence()
     assert call.waiting.tag == "Record"
     with app.app_context():
         texts = db.session.execute(select(TextMessage).order_by(TextMessage.to)).scalars().all()
         assert [t.to for t in texts] == ["+13125550111", "+13125550112"]
         assert all("1001" in t.body and "+13125550199" in t.body and f"/console/calls/{call.call_sid}" in t.body for t in texts)
         assert [t.status for t in texts] == ["sent", "sent"]
+
+
+def test_nobody_answers_and_the_message_lands_on_the_ticket_as_audio_and_text(roster, caller, at, no_network, tmp_path):
+    """Everyone declines; the voicemail is archived into recordings/ and its transcript is on the ticket."""
+    at("2026-12-01 15:00")
+    call = caller().dial().press("2").silence()
+    call.agent_answers(accept=False)
+    call.agent_does_not_answer()
+    sid_holder = {}
+
+    def media(request):
+        sid_holder["url"] = request.url
+        return (200, {"Content-Type": "audio/mpeg"}, b"ID3 fake mp3 bytes")
+
+    no_network.add_callback(responses.GET, re.compile(r"https://api\.twilio\.com/.*/Recordings/RE[0-9a-f]{32}\.mp3"), callback=media)
+    call.leave_message("The floor plan editor shows a blank page.")
+    call.hang_up()
+    with roster.app_context():
+        ticket = db.session.execute(select(Ticket)).scalar_one()
+        [rec] = ticket.recordings
+        assert rec.transcript == "The floor plan editor shows a blank page."
+        assert rec.archive_status == "archived"
+        archived = tmp_path / "recordings" / rec.archive_path
+    assert archived.read_bytes() == b"ID3 fake mp3 bytes"
+    assert sid_holder["url"].endswith(f"/Recordings/{call.last_recording_sid}.mp3")
