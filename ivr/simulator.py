@@ -337,6 +337,12 @@ class Simulator:
         self._fetch("/voice/incoming", CallStatus="ringing")
         return self
 
+    def pick_up(self, url: str) -> Simulator:
+        """Answer a call the line placed through Twilio's Calls API, fetching its TwiML from `url`."""
+        self._note(f"(outbound call to {self.to} picked up)")
+        self._fetch(url, CallStatus="in-progress", Direction="outbound-api")
+        return self
+
     def press(self, keys: str) -> Simulator:
         """Press keys at a menu."""
         gather = self._expect("Gather")

@@ -9,7 +9,7 @@ import responses
 from sqlalchemy import func, select
 
 from ivr import callbacks, customers, staff, texts, updates
-from ivr.models import CallbackRequest, Call, Recording, SmsOptOut, TextMessage, Ticket, db
+from ivr.models import Call, CallbackRequest, Recording, SmsOptOut, TextMessage, Ticket, db
 from ivr.simulator import Simulator
 from tests.conftest import TOKEN, transport
 
@@ -294,8 +294,11 @@ def test_an_agent_calls_back_and_the_customer_is_bridged(ben, caller, at, no_net
     assert form["To"] == "%2B13125550102"
     assert form["Url"].endswith(f"%2Fvoice%2Fcallback%2F{entry_id}%2Fagent")
     agent_leg = Simulator(send=transport(ben.test_client()), token=TOKEN, from_="+16462019664", to=BEN, call_sid="CA" + "e" * 32)
-    agent_leg._fetch(f"/voice/callback/{entry_id}/agent", Direction="outbound-api")
-    assert agent_leg.heard[-1] == "Callback for technical support ticket 1, 0, 0, 2, customer 3, 1, 2, 5, 5, 5, 0, 1, 9, 9. Press 1 to call them now."
+    agent_leg.pick_up(f"/voice/callback/{entry_id}/agent")
+    assert (
+        agent_leg.heard[-1]
+        == "Callback for technical support ticket 1, 0, 0, 2, customer 3, 1, 2, 5, 5, 5, 0, 1, 9, 9. Press 1 to call them now."
+    )
     agent_leg.press("1")
     assert [n.text for n in agent_leg.waiting.findall("Number")] == [PAT]
     agent_leg.agent_answers()  # Pat picks up
