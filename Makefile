@@ -16,8 +16,9 @@ $(BIN)/activate: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $(BIN)/activate
 
-setup: $(BIN)/activate ## Create the venv and the SQLite schema
+setup: $(BIN)/activate ## Create the venv and the SQLite schema (and a demo roster when empty)
 	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi staff import demo/roster.yaml --if-empty
 
 run: setup ## Set up and run the service on SQLite (port $(PORT))
 	@$(BIN)/python -m ivr.banner $(PORT)

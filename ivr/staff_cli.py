@@ -134,8 +134,9 @@ def remove_command(name: str) -> None:
 
 @staff.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--if-empty", is_flag=True, help="Only when nobody is on the roster yet (for a demo set-up).")
 @_friendly
-def import_command(file: str) -> None:
+def import_command(file: str, if_empty: bool) -> None:
     """Create or update people by name from a YAML roster, all or nothing.
 
     People are matched by name, ignoring case; people not in FILE are left
@@ -149,5 +150,8 @@ def import_command(file: str) -> None:
         shifts: ["Mon-Fri 05:00-13:00"]
         active: true
     """
+    if if_empty and roster.everyone():
+        click.echo("The roster already has people; nothing imported.")
+        return
     created, updated = roster.import_roster(file)
     click.echo(f"Imported {file}: {created} added, {updated} updated.")
