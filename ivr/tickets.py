@@ -27,7 +27,9 @@ def open_for_caller(call: Call) -> Ticket | None:
         return None
     return db.session.execute(
         select(Ticket)
-        .where(Ticket.caller == call.from_e164, Ticket.state != "resolved", Ticket.call_id != call.id)
+        .join(Call, Call.id == Ticket.call_id)
+        # A real caller is never offered a ticket a test call opened (and vice versa).
+        .where(Ticket.caller == call.from_e164, Ticket.state != "resolved", Ticket.call_id != call.id, Call.is_test.is_(call.is_test))
         .order_by(Ticket.opened_at.desc(), Ticket.id.desc())
         .limit(1)
     ).scalar_one_or_none()

@@ -375,3 +375,12 @@ def test_opt_out_is_kept_even_when_sending_is_retried(app, no_network):
         assert db.session.execute(select(func.count()).select_from(SmsOptOut)).scalar_one() == 1
         assert not updates.can_text(PAT)
     assert json.loads(no_network.calls[0].response.text)["code"] == 21610
+
+
+def test_a_test_call_ticket_is_not_offered_to_a_real_caller(app, caller, at):
+    """A supervisor's simulated call from Pat's number leaves no open ticket for Pat's real calls."""
+    at("2026-12-01 09:00")
+    caller(PAT, mark_test=True).dial().press("2").hang_up()
+    call = caller(PAT).dial()
+    assert "You have an open" not in call.said
+    assert call.heard[-1].startswith("Please choose a support level.")
