@@ -126,11 +126,11 @@ def _write_atomically(target: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable (POSIX); best effort elsewhere."""
+def fsync_dir(path: Path) -> None:
+    """Make a new or renamed file's name durable (POSIX); best effort elsewhere."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

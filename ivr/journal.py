@@ -127,7 +127,7 @@ def append(entry: dict, directory: Path | None = None) -> None:
         finally:
             os.close(fd)
         if fresh:
-            _fsync_dir(directory)
+            archive.fsync_dir(directory)
         return
     raise OSError("the journal kept being renamed under us")
 
@@ -140,20 +140,6 @@ def _is_current(fd: int, path: Path) -> bool:
         return False
     mine = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a new or renamed file's name durable."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def keep(entry: dict) -> bool:
@@ -223,7 +209,7 @@ def _rotate(directory: Path) -> None:
         os.rename(source, target)
     except FileNotFoundError:
         return
-    _fsync_dir(directory)
+    archive.fsync_dir(directory)
     fd = os.open(target, os.O_RDONLY)
     try:
         # Writers hold a shared lock while appending; this waits until the last one is done.
@@ -298,7 +284,7 @@ def _replay_batch(directory: Path, batch: Path, result: Result) -> bool:
     done = directory / REPLAYED
     done.mkdir(exist_ok=True, mode=0o700)
     os.replace(batch, done / batch.name)
-    _fsync_dir(directory)
+    archive.fsync_dir(directory)
     return True
 
 
