@@ -128,6 +128,9 @@ class Result:
     bad: dict[str, int]
     samples: list[str]
     exhausted: int
+    # CPU used per request by the gunicorn workers and by the database server.
+    cpu_ms: float = float("nan")
+    db_cpu_ms: float = float("nan")
 
     @property
     def rps(self) -> float:

@@ -162,6 +162,10 @@ class Server:
                 pids.append(int(entry.name))
         return sorted(pids)
 
+    def cpu_seconds(self) -> float:
+        """Give the CPU time the workers have used so far."""
+        return cpu_seconds(self.workers())
+
     def peak_memory_mib(self) -> list[float]:
         """Give each worker's peak resident memory (VmHWM), in MiB."""
         peaks = []
@@ -183,6 +187,27 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Give the user and system CPU time these processes have used, in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def pg_backends(database: str) -> list[int]:
+    """List the PostgreSQL server processes serving connections to one database."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)).fetchall()
+    return [r[0] for r in rows]
 
 
 def start(name: str, app: str, env: dict[str, str], workdir: Path) -> Server:

@@ -877,7 +877,7 @@ def spec(fl: Flow) -> dict:
                         "state": {"type": "string", "enum": ["waiting", "calling", "done", "failed"]},
                         "attempts": {"type": "integer"},
                         "last_error": {"type": ["string", "null"]},
-                        "agent": person,
+                        "agent": {**person, "description": "Who is ringing or rang; for a waiting request, who was tried last."},
                         "callback_call_sid": {"type": ["string", "null"]},
                         "updated_at": ts,
                     },

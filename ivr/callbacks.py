@@ -22,7 +22,7 @@ from twilio.base.exceptions import TwilioException
 from . import calls, staff, tickets, twilio_api
 from .failsafe import safe_leg
 from .flows import Flow
-from .models import CallbackRequest, Staff, Ticket, db, utcnow
+from .models import TERMINAL_STATUSES, CallbackRequest, Staff, Ticket, db, utcnow
 from .signatures import twilio_signed
 from .twiml import Agent, Dial, Gather, Hangup, Say
 
@@ -111,7 +111,7 @@ def start(request_id: int, person: Staff) -> CallbackRequest:
             to=person.phone,
             from_=current_app.config["SUPPORT_NUMBER"],
             url=public_url("callbacks.agent_answered", request_id=entry.id),
-            status_callback=public_url("voice.status"),
+            status_callback=public_url("callbacks.agent_call_status", request_id=entry.id),
         )
     except (TwilioException, requests.RequestException) as exc:
         entry.state, entry.last_error = "waiting", str(exc)[:500]
@@ -124,8 +124,10 @@ def start(request_id: int, person: Staff) -> CallbackRequest:
 
 def _entry_and_call():
     """Find the callback and log this webhook on the outbound call, linked to the ticket."""
+    params = {k: v.replace("\x00", "") for k, v in request.form.items()}
+    if not calls.plausible_sid(params.get("CallSid", "")):
+        raise ValueError("a callback webhook without a CallSid")
     entry = db.session.get(CallbackRequest, request.view_args["request_id"])
-    params = request.form.to_dict()
     call = calls.get_or_start(params)
     if entry is not None and call.about_ticket_id is None:
         call.about_ticket_id = entry.ticket_id
@@ -213,6 +215,26 @@ def finished(request_id: int):
     db.session.commit()
     words = "The callback is complete. Goodbye." if reached else "The customer did not answer; the callback stays in the queue. Goodbye."
     return _voice().render([Say(words), Hangup()])
+
+
+@bp.post("/<int:request_id>/status")
+@twilio_signed
+def agent_call_status(request_id: int):
+    """Record the agent's call status; a call that ended before the customer was reached goes back in the queue."""
+    try:
+        entry, call = _entry_and_call()
+        calls.record_status(call, request.form.to_dict())
+        status = request.form.get("CallStatus", "")
+        if entry is not None and entry.state == "calling" and status in TERMINAL_STATUSES:
+            # The agent did not answer, was busy, or hung up before dialling the customer.
+            entry.state, entry.updated_at = "waiting", utcnow()
+            entry.last_error = f"agent's phone: {status}"
+        calls.refresh_outcome(call)
+        db.session.commit()
+    except Exception:
+        log.exception("callback status for request %s failed for call %s", request_id, request.form.get("CallSid", "-"))
+        db.session.rollback()
+    return _voice().render([])
 
 
 @cli.command("list")

@@ -429,7 +429,11 @@ def wait_seconds(call: Call, ring_end: datetime | None) -> int | None:
 def _call_rows(calls: list[Call], flow: Flow, now: datetime) -> list[CallRow]:
     """Dress calls as log rows."""
     ends = _ring_ends([c.id for c in calls if c.ringing_at is not None and c.answered_at is None])
-    return [CallRow(c, c.ticket, sla_state(c.ticket, flow, now) if c.ticket else None, wait_seconds(c, ends.get(c.id))) for c in calls]
+    rows = []
+    for c in calls:
+        ticket = c.ticket_for_log
+        rows.append(CallRow(c, ticket, sla_state(ticket, flow, now) if ticket else None, wait_seconds(c, ends.get(c.id))))
+    return rows
 
 
 def _call_query(f: CallFilter, flow: Flow, now: datetime):
@@ -439,6 +443,7 @@ def _call_query(f: CallFilter, flow: Flow, now: datetime):
         .outerjoin(Ticket, Ticket.call_id == Call.id)
         .options(
             contains_eager(Call.ticket).selectinload(Ticket.assignee),
+            selectinload(Call.about_ticket).selectinload(Ticket.assignee),
             selectinload(Call.agent),
             selectinload(Call.recordings),
         )
@@ -514,9 +519,13 @@ def _path(call: Call, events: list[CallEvent], ticket: Ticket | None, attempts, 
         elif e.endpoint == "status" and p.get("CallStatus") in ("completed", "busy", "failed", "no-answer", "canceled"):
             took = f" after {p['CallDuration']} s" if p.get("CallDuration") else ""
             steps.append(Step(e.at, f"Call ended ({p['CallStatus']}){took}"))
-    if ticket is not None:
+    if ticket is not None and ticket.call_id == call.id:
         level = flow.levels.get(ticket.level)
         steps.append(Step(ticket.opened_at, f"Chose {level.name if level else ticket.level}: ticket {ticket.number} opened"))
+    elif ticket is not None:
+        # A known caller continued an earlier ticket: say so when the call reached that choice.
+        when = next((e.at for e in events if e.endpoint == "gather"), call.started_at)
+        steps.append(Step(when, f"Continued open ticket {ticket.number}"))
     if call.ringing_at is not None:
         steps.append(Step(call.ringing_at, "Staff phones started ringing"))
     for attempt, person in attempts:
@@ -533,7 +542,13 @@ def call_detail(call_sid: str, flow: Flow, now: datetime) -> CallDetail | None:
     call = db.session.execute(
         select(Call)
         .where(Call.call_sid == call_sid)
-        .options(selectinload(Call.events), selectinload(Call.recordings), selectinload(Call.agent), selectinload(Call.ticket))
+        .options(
+            selectinload(Call.events),
+            selectinload(Call.recordings),
+            selectinload(Call.agent),
+            selectinload(Call.ticket),
+            selectinload(Call.about_ticket),
+        )
     ).scalar_one_or_none()
     if call is None:
         return None
@@ -546,8 +561,9 @@ def call_detail(call_sid: str, flow: Flow, now: datetime) -> CallDetail | None:
             .order_by(RingAttempt.id)
         ).tuples()
     )
-    changes = ticket_changes(call.ticket) if call.ticket else []
-    return CallDetail(row, list(call.events), _path(call, list(call.events), call.ticket, attempts, flow), attempts, changes)
+    ticket = call.ticket_for_log
+    changes = ticket_changes(ticket) if ticket else []
+    return CallDetail(row, list(call.events), _path(call, list(call.events), ticket, attempts, flow), attempts, changes)
 
 
 # --- tickets -----------------------------------------------------------------------

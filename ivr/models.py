@@ -97,6 +97,14 @@ class Call(db.Model):
     agent: Mapped[Staff | None] = relationship(foreign_keys=[agent_id])
     # The ticket this call opened (tickets.call_id); see about_ticket_id for the other link.
     ticket: Mapped[Ticket | None] = relationship(back_populates="call", uselist=False, foreign_keys="Ticket.call_id")
+    # The caller's earlier ticket this call continued (a known caller), if any.
+    about_ticket: Mapped[Ticket | None] = relationship(foreign_keys=[about_ticket_id])
+
+    @property
+    def ticket_for_log(self) -> Ticket | None:
+        """Give the ticket this call belongs to: the one it opened, or the one it continued."""
+        return self.ticket or self.about_ticket
+
     events: Mapped[list[CallEvent]] = relationship(back_populates="call", order_by="CallEvent.id")
     recordings: Mapped[list[Recording]] = relationship(back_populates="call", order_by="Recording.id")
 

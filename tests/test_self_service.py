@@ -8,7 +8,7 @@ import pytest
 import responses
 from sqlalchemy import func, select
 
-from ivr import callbacks, customers, staff, texts, updates
+from ivr import callbacks, calllog, customers, staff, texts, updates
 from ivr.models import Call, CallbackRequest, Recording, SmsOptOut, TextMessage, Ticket, db
 from ivr.simulator import Simulator
 from tests.conftest import TOKEN, transport
@@ -384,3 +384,33 @@ def test_a_test_call_ticket_is_not_offered_to_a_real_caller(app, caller, at):
     call = caller(PAT).dial()
     assert "You have an open" not in call.said
     assert call.heard[-1].startswith("Please choose a support level.")
+
+
+def test_an_agent_who_does_not_answer_the_callback_puts_it_back_in_the_queue(ben, caller, at, no_network):
+    """If Ben's phone rings out, Twilio's status callback returns the request to the queue."""
+    busy_ben(caller, at)
+    caller(PAT).dial().press("2").silence().press("1")
+    no_network.add(responses.POST, CALLS, json={"sid": "CA" + "f" * 32, "status": "queued"}, status=201)
+    with ben.test_request_context():
+        [entry] = callbacks.waiting()
+        callbacks.start(entry.id, staff.find("Ben"))
+    form = dict(p.split("=", 1) for p in no_network.calls[-1].request.body.split("&"))
+    status_url = form["StatusCallback"].replace("%2F", "/").split("localhost", 1)[1]
+    leg = Simulator(send=transport(ben.test_client()), token=TOKEN, from_="+16462019664", to=BEN, call_sid="CA" + "f" * 32)
+    code, _ = leg.post(status_url, leg.params(CallStatus="no-answer", Direction="outbound-api"))
+    assert code == 200
+    [entry] = rows(ben, CallbackRequest)
+    assert (entry.state, entry.last_error) == ("waiting", "agent's phone: no-answer")
+
+
+def test_the_log_shows_a_continued_ticket_on_the_second_call(app, caller, at, logged_in_client):
+    """The call log and call page show the ticket a known caller's call continued."""
+    first_call(caller, at)
+    at("2026-12-01 16:30")
+    second = caller(PAT).dial().press("1")
+    second.hang_up()
+    page = logged_in_client.get(f"/console/calls/{second.call_sid}").get_data(as_text=True)
+    assert "Continued open ticket 1001" in page
+    with app.test_request_context():
+        detail = calllog.call_detail(second.call_sid, app.extensions["ivr.flow"], rows(app, Call)[0].started_at)
+        assert detail.row.ticket.number == 1001
