@@ -414,3 +414,18 @@ def test_the_log_shows_a_continued_ticket_on_the_second_call(app, caller, at, lo
     with app.test_request_context():
         detail = calllog.call_detail(second.call_sid, app.extensions["ivr.flow"], rows(app, Call)[0].started_at)
         assert detail.row.ticket.number == 1001
+
+
+def test_a_supervisor_resolving_in_the_console_texts_the_caller_who_asked(app, caller, at, logged_in_client, no_network):
+    """Pat asked for updates; the supervisor marks the ticket responded in the console and Pat gets a text."""
+    app.config["SMS_TO_CALLERS"] = True
+    no_network.add(responses.POST, MESSAGES, json={"sid": "SM" + "6" * 32, "status": "queued"}, status=201)
+    at("2026-12-01 10:00")
+    caller(PAT).dial().press("2").press("2").hang_up()
+    logged_in_client.get("/console/tickets/1001")
+    resp = logged_in_client.post("/console/tickets/1001", {"action": "responded"})
+    assert resp.status_code == 303
+    texts_sent = rows(app, TextMessage, TextMessage.purpose == "update")
+    assert [(t.to, t.body, t.status) for t in texts_sent] == [
+        (PAT, "OfficeSpace Support: ticket 1001 is being worked on: we have responded.", "sent")
+    ]
