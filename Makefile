@@ -22,7 +22,7 @@ setup: $(BIN)/activate ## Create the venv and the SQLite schema (and a demo rost
 
 run: setup ## Set up and run the service on SQLite (port $(PORT))
 	@$(BIN)/python -m ivr.banner $(PORT)
-	$(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) --timeout 15 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --worker-class gthread --workers 2 --threads 4 --bind 127.0.0.1:$(PORT) --timeout 30 --access-logfile - wsgi:app
 
 test: test-sqlite ## Set up and run the tests (SQLite; `make test-pg` for PostgreSQL)
 

@@ -211,17 +211,21 @@ def pg_backends(database: str) -> list[int]:
 
 
 def start(name: str, app: str, env: dict[str, str], workdir: Path) -> Server:
-    """Start gunicorn with the Procfile's settings (2 workers, timeout 15, access log) on a free loopback port."""
+    """Start gunicorn with the Procfile's settings (2 gthread workers of 4 threads, timeout 30, access log) on a free loopback port."""
     port = free_port()
     log_path = workdir / f"{name}.log"
     cmd = [
         str(Path(sys.executable).with_name("gunicorn")),
+        "--worker-class",
+        "gthread",
         "--workers",
         str(WORKERS),
+        "--threads",
+        "4",
         "--bind",
         f"127.0.0.1:{port}",
         "--timeout",
-        "15",
+        "30",
         "--access-logfile",
         "-",
         app,

@@ -119,7 +119,7 @@ def render(targets: list[Target], connections: list[int], duration: float, facts
         "",
         report.machine_table(facts),
         "",
-        f"gunicorn as in the Procfile (2 sync workers, timeout 15, access log on); wrk, one thread per connection, "
+        f"gunicorn as in the Procfile (2 gthread workers of 4 threads, timeout 30, access log on); wrk, one thread per connection, "
         f"{duration:g} s per run after a {WARM_UP_SECONDS:g} s warm-up; every request signed and with its own CallSid.",
         "",
     ]
