@@ -166,6 +166,14 @@ def _page_links(page: calllog.Page, endpoint: str, args: dict, limit: int) -> di
     }
 
 
+def _page_request(parse_filter):
+    """Read a list request's filter, keyset cursors and page size; FilterError names a bad one."""
+    f = parse_filter(request.args, flow())
+    after = calllog.Cursor.parse(request.args.get("after"), "after")
+    before = calllog.Cursor.parse(request.args.get("before"), "before")
+    return f, after, before, calllog.page_size(request.args)
+
+
 # --- calls -------------------------------------------------------------------------
 
 
@@ -173,10 +181,7 @@ def _page_links(page: calllog.Page, endpoint: str, args: dict, limit: int) -> di
 def calls():
     """List calls, newest first; the console's filters; `next`/`prev` link the pages."""
     try:
-        f = calllog.parse_call_filter(request.args, flow())
-        after = calllog.Cursor.parse(request.args.get("after"), "after")
-        before = calllog.Cursor.parse(request.args.get("before"), "before")
-        limit = calllog.page_size(request.args)
+        f, after, before, limit = _page_request(calllog.parse_call_filter)
     except calllog.FilterError as exc:
         return api_error(422, str(exc), param=exc.param)
     page = calllog.calls_page(f, flow(), utcnow(), after=after, before=before, limit=limit)
@@ -223,10 +228,7 @@ def _scope() -> int | None | bool:
 def tickets():
     """List tickets (an agent's token: their own), newest or soonest due first."""
     try:
-        f = calllog.parse_ticket_filter(request.args, flow())
-        after = calllog.Cursor.parse(request.args.get("after"), "after")
-        before = calllog.Cursor.parse(request.args.get("before"), "before")
-        limit = calllog.page_size(request.args)
+        f, after, before, limit = _page_request(calllog.parse_ticket_filter)
     except calllog.FilterError as exc:
         return api_error(422, str(exc), param=exc.param)
     page = calllog.tickets_page(f, flow(), utcnow(), staff_scope=_scope(), after=after, before=before, limit=limit)
