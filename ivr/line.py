@@ -231,8 +231,10 @@ class Walk:
     def _choose(self, option: Option) -> str | None:
         """Follow an option: set its level or language, do its action, say its words, go on."""
         if option.language:
-            self.call.language = option.language
-            self.flow = self.base.speaking(option.language)
+            # The same key switches back: in Spanish, "para español" reads "For English".
+            code = self.base.code if option.language == self.flow.code else option.language
+            self.call.language = code
+            self.flow = self.base.speaking(code)
         if option.level:
             self.call.level = option.level
         if option.action:

@@ -429,3 +429,15 @@ def test_a_supervisor_resolving_in_the_console_texts_the_caller_who_asked(app, c
     assert [(t.to, t.body, t.status) for t in texts_sent] == [
         (PAT, "OfficeSpace Support: ticket 1001 is being worked on: we have responded.", "sent")
     ]
+
+
+def test_nine_in_spanish_switches_back_to_english(app, caller, at):
+    """The Spanish menu's "For English, press 9" does what it says."""
+    at("2026-12-01 10:00")
+    call = caller().dial().press("9")
+    assert "For English, press 9." in call.heard[-1]
+    call.press("9")
+    assert call.heard[-1].startswith("Please choose a support level.")
+    call.press("2")
+    assert "Our response goal for technical support is 4 hours" in call.said
+    assert rows(app, Ticket)[0].language == "en"
