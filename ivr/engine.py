@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .flows import Node, Option
@@ -51,8 +52,9 @@ Answer = Chosen | Repeat | NoInput | Unrecognised
 
 
 def _words(text: str) -> str:
-    """Lower-case a phrase and keep only letters, digits and single spaces."""
-    return " " + re.sub(r"[^a-z0-9*#]+", " ", text.lower()).strip() + " "
+    """Lower-case a phrase, drop accents ("técnico" is "tecnico"), keep letters, digits and single spaces."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return " " + re.sub(r"[^a-z0-9*#]+", " ", plain).strip() + " "
 
 
 def understand(node: Node, digits: str | None, speech: str | None) -> Answer:

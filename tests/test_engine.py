@@ -133,3 +133,11 @@ def test_option_words_win_over_repeat_words(repeat_menu):
     assert isinstance(answer, Chosen)
     assert answer.option.key == "1"
     assert answer.option.next == "ticket_again"
+
+
+def test_accents_do_not_matter_in_speech():
+    """Speech recognised with or without accents picks the same Spanish level."""
+    flow = flows.load("flows").speaking("es")
+    menu = flow.nodes["choose_level"]
+    assert understand(menu, None, "soporte tecnico critico").option.level == "critical"
+    assert understand(menu, None, "Soporte Técnico").option.level == "technical"
