@@ -63,9 +63,8 @@ class Walk:
         self.call = call
         self.now = now or utcnow()
         self.out: list[Directive] = []
-        self._ticket: Ticket | None = None
-        # Set once looked up: a call without a ticket is not queried again in this walk.
-        self._ticket_looked_up = False
+        # Both looked up at most once per webhook: a call without a ticket is not queried again.
+        self._ticket: Ticket | None | object = _UNSET
         self._known: Ticket | None | object = _UNSET
         self._policy: Policy | None = None
 
@@ -88,8 +87,7 @@ class Walk:
     @property
     def ticket(self) -> Ticket | None:
         """Give the ticket this call is about, if any."""
-        if self._ticket is None and not self._ticket_looked_up:
-            self._ticket_looked_up = True
+        if self._ticket is _UNSET:
             self._ticket = tickets.for_call(self.call)
         return self._ticket
 
